@@ -1,0 +1,135 @@
+//! Decoding a WeChat response body: the `errcode` envelope first, then the typed model.
+//!
+//! The body is decoded whatever its Content-Type. Invalid UTF-8 is replaced and raw control
+//! characters inside JSON strings (real nicknames carry them) are escaped before parsing, so
+//! they never fail a decode.
+
+use std::borrow::Cow;
+
+use serde::Deserialize;
+use serde::de::{DeserializeOwned, IgnoredAny};
+
+use crate::errcode::ErrCode;
+use crate::error::{ApiError, DecodeError, DecodeReason, Error};
+
+#[derive(Deserialize)]
+struct Envelope {
+    #[serde(default, deserialize_with = "crate::model::lenient_opt_i64")]
+    errcode: Option<i64>,
+    #[serde(default)]
+    errmsg: Option<IgnoredOrString>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum IgnoredOrString {
+    Str(String),
+    Other(IgnoredAny),
+}
+
+/// A success body that carries nothing but `errcode: 0` (e.g. `sns/auth`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+pub struct Ack {}
+
+/// Decodes `body` from `endpoint`: a non-zero `errcode` becomes [`Error::Api`], anything else
+/// is decoded into `T`.
+///
+/// # Errors
+/// [`Error::Api`] for a WeChat error, [`Error::Decode`] (endpoint and JSON path, never the
+/// body) when the body is empty, not JSON, or lacks a field of `T`.
+pub fn decode_response<T: DeserializeOwned>(
+    endpoint: &'static str,
+    body: &[u8],
+) -> Result<T, Error> {
+    let body = sanitize(body);
+    let decode_err = |path: String, reason| DecodeError {
+        endpoint,
+        path,
+        reason,
+    };
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(decode_err(".".into(), DecodeReason::Empty).into());
+    }
+    let envelope: Envelope =
+        serde_json::from_slice(&body).map_err(|e| decode_err(".".into(), reason_of(&e)))?;
+    if let Some(code) = envelope.errcode.filter(|c| *c != 0) {
+        let msg = match &envelope.errmsg {
+            Some(IgnoredOrString::Str(s)) => s.as_str(),
+            _ => "",
+        };
+        return Err(ApiError::new(endpoint, ErrCode(code), msg).into());
+    }
+    let mut de = serde_json::Deserializer::from_slice(&body);
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let mut path = e.path().to_string();
+        let inner = e.into_inner();
+        let reason = reason_of(&inner);
+        // "missing field `x`" names only a field; other messages may quote a value.
+        let msg = inner.to_string();
+        if let Some(field) = msg
+            .strip_prefix("missing field `")
+            .and_then(|r| r.split('`').next())
+        {
+            path = if path == "." {
+                format!(".{field}")
+            } else {
+                format!("{path}.{field}")
+            };
+        }
+        decode_err(path, reason).into()
+    })
+}
+
+fn reason_of(e: &serde_json::Error) -> DecodeReason {
+    match e.classify() {
+        serde_json::error::Category::Eof => DecodeReason::Eof,
+        serde_json::error::Category::Syntax | serde_json::error::Category::Io => {
+            DecodeReason::Syntax {
+                line: e.line(),
+                column: e.column(),
+            }
+        }
+        serde_json::error::Category::Data => DecodeReason::Data,
+    }
+}
+
+/// Makes a body parseable by a strict JSON parser without losing text: invalid UTF-8 is
+/// replaced by U+FFFD, and control characters inside strings are escaped as `\u00XX`.
+/// Borrows when there is nothing to fix (the common case).
+#[must_use]
+pub fn sanitize(body: &[u8]) -> Cow<'_, [u8]> {
+    let text: Cow<'_, [u8]> = match String::from_utf8_lossy(body) {
+        Cow::Borrowed(_) => Cow::Borrowed(body),
+        Cow::Owned(s) => Cow::Owned(s.into_bytes()),
+    };
+    let mut out: Option<Vec<u8>> = None;
+    let (mut in_string, mut escaped) = (false, false);
+    for (i, &b) in text.iter().enumerate() {
+        let raw_control = in_string && !escaped && b < 0x20;
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+        } else if b == b'"' {
+            in_string = true;
+        }
+        if raw_control {
+            let buf = out.get_or_insert_with(|| {
+                let mut v = Vec::with_capacity(text.len() + 16);
+                v.extend_from_slice(&text[..i]);
+                v
+            });
+            buf.extend_from_slice(format!("\\u{b:04x}").as_bytes());
+        } else if let Some(buf) = out.as_mut() {
+            buf.push(b);
+        }
+    }
+    match out {
+        Some(v) => Cow::Owned(v),
+        None => text,
+    }
+}

@@ -1,0 +1,226 @@
+//! WeChat's `errcode`: an open newtype with named constants, and the one table that classifies
+//! every code.
+
+use std::fmt;
+
+/// A WeChat `errcode`. Open: any integer is representable, the known ones have names
+/// (like `http::StatusCode`).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ErrCode(pub i64);
+
+macro_rules! codes {
+    ($($(#[$m:meta])* $name:ident = $value:expr, $kind:ident;)*) => {
+        impl ErrCode {
+            $($(#[$m])* pub const $name: ErrCode = ErrCode($value);)*
+
+            /// The constant's name for a known code (`"ACCESS_TOKEN_EXPIRED"`), `None` otherwise.
+            #[must_use]
+            pub fn name(self) -> Option<&'static str> {
+                match self.0 {
+                    $($value => Some(stringify!($name)),)*
+                    _ => None,
+                }
+            }
+
+            /// What the code means for the caller. This is the one place codes are classified.
+            #[must_use]
+            pub fn kind(self) -> ApiErrorKind {
+                match self.0 {
+                    $($value => ApiErrorKind::$kind,)*
+                    _ => ApiErrorKind::Other,
+                }
+            }
+        }
+    };
+}
+
+codes! {
+    /// `-1`: system busy, try again later.
+    BUSY = -1, Busy;
+    /// `0`: success.
+    OK = 0, Other;
+    /// `40001`: access token invalid or not the latest (on the token endpoint itself: wrong secret).
+    INVALID_CREDENTIAL = 40001, TokenInvalid;
+    /// `40002`: invalid grant_type.
+    INVALID_GRANT_TYPE = 40002, Config;
+    /// `40003`: invalid openid.
+    INVALID_OPENID = 40003, InvalidOpenId;
+    /// `40013`: invalid appid.
+    INVALID_APPID = 40013, Credentials;
+    /// `40014`: invalid access token.
+    INVALID_ACCESS_TOKEN = 40014, TokenInvalid;
+    /// `40029`: invalid OAuth code (wrong, expired, reused or of another app).
+    INVALID_CODE = 40029, LoginRestartRequired;
+    /// `40030`: invalid refresh token.
+    INVALID_REFRESH_TOKEN = 40030, ReauthorizationRequired;
+    /// `40125`: invalid appsecret.
+    INVALID_APPSECRET = 40125, Credentials;
+    /// `40163`: OAuth code already used.
+    CODE_BEEN_USED = 40163, LoginRestartRequired;
+    /// `40164`: caller IP not in the whitelist (the errmsg names the IP WeChat saw).
+    IP_NOT_WHITELISTED = 40164, IpNotAllowed;
+    /// `40243`: AppSecret frozen.
+    APPSECRET_FROZEN = 40243, Credentials;
+    /// `41001`: access_token missing.
+    ACCESS_TOKEN_MISSING = 41001, Config;
+    /// `41002`: appid missing (also: stable_token called without a JSON body).
+    APPID_MISSING = 41002, Config;
+    /// `41004`: secret missing.
+    SECRET_MISSING = 41004, Config;
+    /// `42001`: access token expired.
+    ACCESS_TOKEN_EXPIRED = 42001, TokenInvalid;
+    /// `42002`: refresh token expired.
+    REFRESH_TOKEN_EXPIRED = 42002, ReauthorizationRequired;
+    /// `42003`: OAuth code expired.
+    CODE_EXPIRED = 42003, LoginRestartRequired;
+    /// `45009`: daily API quota reached.
+    DAILY_QUOTA_EXCEEDED = 45009, QuotaExhausted;
+    /// `45011`: per-minute quota reached, slow down.
+    MINUTE_QUOTA_EXCEEDED = 45011, RateLimited;
+    /// `48001`: API not authorised (e.g. sns/userinfo with an snsapi_base token).
+    API_UNAUTHORIZED = 48001, ScopeMissing;
+    /// `50001`: the user has not authorised this API.
+    USER_UNAUTHORIZED = 50001, ScopeMissing;
+    /// `61004`: caller IP not registered in the whitelist (newer token-endpoint code).
+    IP_NOT_REGISTERED = 61004, IpNotAllowed;
+    /// `89501`: this IP is waiting for the administrator's confirmation.
+    IP_AWAITING_CONFIRMATION = 89501, IpNotAllowed;
+    /// `89503`: this IP needs the administrator's confirmation.
+    IP_NEEDS_CONFIRMATION = 89503, IpNotAllowed;
+    /// `89506`: this IP was refused twice within 24 h: blocked for 24 h.
+    IP_BLOCKED_24H = 89506, IpNotAllowed;
+    /// `89507`: this IP was refused within the hour: blocked for 1 h.
+    IP_BLOCKED_1H = 89507, IpNotAllowed;
+}
+
+/// What an `errcode` means for the caller.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ApiErrorKind {
+    /// `-1`: WeChat is busy; back off and retry.
+    Busy,
+    /// Per-minute rate limit; back off.
+    RateLimited,
+    /// Daily quota exhausted; do not retry until the quota resets.
+    QuotaExhausted,
+    /// The access token was rejected (invalid, expired or overwritten): refresh it once.
+    TokenInvalid,
+    /// AppID or AppSecret wrong or frozen.
+    Credentials,
+    /// The caller's IP is not whitelisted or needs an administrator's confirmation.
+    IpNotAllowed,
+    /// A request parameter WeChat requires is wrong or missing (a bug or misconfiguration).
+    Config,
+    /// The OAuth code is used, expired or invalid: the user must go through login again.
+    LoginRestartRequired,
+    /// The refresh token is invalid or expired: the user must authorize again.
+    ReauthorizationRequired,
+    /// The token lacks the scope (e.g. `snsapi_base` used for user info).
+    ScopeMissing,
+    /// The openid is invalid for this app or token.
+    InvalidOpenId,
+    /// Any other code.
+    Other,
+}
+
+/// What a client should do about a failed call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RetryHint {
+    /// Drop the access token used (compare-and-delete), fetch a new one and retry once.
+    RefreshToken,
+    /// Transient: back off (with jitter) and retry a bounded number of times.
+    Backoff,
+    /// Retrying cannot help.
+    Never,
+}
+
+impl ApiErrorKind {
+    /// The retry hint of this kind.
+    #[must_use]
+    pub fn retry_hint(self) -> RetryHint {
+        match self {
+            ApiErrorKind::TokenInvalid => RetryHint::RefreshToken,
+            ApiErrorKind::Busy | ApiErrorKind::RateLimited => RetryHint::Backoff,
+            _ => RetryHint::Never,
+        }
+    }
+}
+
+impl ErrCode {
+    /// The retry hint of this code.
+    #[must_use]
+    pub fn retry_hint(self) -> RetryHint {
+        self.kind().retry_hint()
+    }
+
+    /// Whether this is success (`0`).
+    #[must_use]
+    pub fn is_ok(self) -> bool {
+        self.0 == 0
+    }
+}
+
+impl fmt::Display for ErrCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+impl fmt::Debug for ErrCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.name() {
+            Some(name) => write!(f, "ErrCode({} {name})", self.0),
+            None => write!(f, "ErrCode({})", self.0),
+        }
+    }
+}
+
+impl From<i64> for ErrCode {
+    fn from(value: i64) -> Self {
+        ErrCode(value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_hint_table() {
+        for code in [40001, 40014, 42001] {
+            assert_eq!(
+                ErrCode(code).retry_hint(),
+                RetryHint::RefreshToken,
+                "{code}"
+            );
+        }
+        for code in [-1, 45011] {
+            assert_eq!(ErrCode(code).retry_hint(), RetryHint::Backoff, "{code}");
+        }
+        for code in [
+            45009, 40013, 40125, 40164, 40029, 40163, 42003, 40030, 42002, 48001, 40003, 61004,
+            89503, 12345,
+        ] {
+            assert_eq!(ErrCode(code).retry_hint(), RetryHint::Never, "{code}");
+        }
+    }
+
+    #[test]
+    fn kinds_and_names() {
+        assert_eq!(
+            ErrCode::CODE_BEEN_USED.kind(),
+            ApiErrorKind::LoginRestartRequired
+        );
+        assert_eq!(ErrCode(42003).kind(), ApiErrorKind::LoginRestartRequired);
+        assert_eq!(ErrCode(42002).kind(), ApiErrorKind::ReauthorizationRequired);
+        assert_eq!(ErrCode(48001).kind(), ApiErrorKind::ScopeMissing);
+        assert_eq!(ErrCode(99999).kind(), ApiErrorKind::Other);
+        assert_eq!(
+            format!("{:?}", ErrCode(42001)),
+            "ErrCode(42001 ACCESS_TOKEN_EXPIRED)"
+        );
+        assert_eq!(format!("{:?}", ErrCode(7)), "ErrCode(7)");
+        assert_eq!(ErrCode::BUSY.to_string(), "-1");
+    }
+}

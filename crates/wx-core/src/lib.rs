@@ -1,0 +1,36 @@
+#![doc = include_str!("../README.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod clock;
+mod decode;
+mod errcode;
+mod error;
+mod id;
+mod model;
+mod secret;
+mod store;
+mod transport;
+pub mod urlenc;
+
+#[cfg(feature = "test-util")]
+pub mod test_util;
+
+pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
+pub use decode::{Ack, decode_response, sanitize};
+pub use errcode::{ApiErrorKind, ErrCode, RetryHint};
+pub use error::{
+    ApiError, BoxError, DecodeError, DecodeReason, Error, InvalidInput, Refused, Result,
+    StoreError, StoreOp, TransportError, TransportErrorKind, check_arg, split_request_id,
+};
+pub use id::{AppId, OpenId, UnionId};
+pub use model::{AccessTokenResponse, JsapiTicketResponse, Lang, OAuthToken, Scope, Sex, UserInfo};
+pub use secret::{AccessToken, AppSecret, RefreshToken, Ticket, ct_eq};
+pub use store::{MemoryTokenStore, StoredToken, TokenKey, TokenKind, TokenStore};
+pub use transport::{FnTransport, HttpRequest, HttpResponse, HttpTransport, transport_fn};
+
+/// Re-exports for implementing the traits without naming their dependencies.
+pub mod reexports {
+    pub use async_trait::async_trait;
+    pub use bytes::Bytes;
+    pub use http;
+}

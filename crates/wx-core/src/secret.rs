@@ -1,0 +1,119 @@
+//! Secret newtypes: values that must never reach a log line, an error or `Debug` output.
+
+use serde::{Deserialize, Deserializer};
+
+macro_rules! secret_type {
+    ($(#[$meta:meta])* $name:ident) => {
+        $(#[$meta])*
+        ///
+        /// `Debug` prints `Name([redacted])`; there is no `Display` and no `PartialEq`. The only
+        /// way to read the value is [`secret`](Self::secret), which is easy to grep for.
+        #[derive(Clone)]
+        pub struct $name(String);
+
+        impl $name {
+            /// Wraps a secret value.
+            pub fn new(value: impl Into<String>) -> Self {
+                Self(value.into())
+            }
+
+            /// The secret value. Every call site is a place where the secret leaves its wrapper.
+            #[must_use]
+            pub fn secret(&self) -> &str {
+                &self.0
+            }
+
+            /// Consumes the wrapper and returns the secret value.
+            #[must_use]
+            pub fn into_secret(self) -> String {
+                self.0
+            }
+
+            /// Whether the secret is the empty string (never a valid value).
+            #[must_use]
+            pub fn is_empty(&self) -> bool {
+                self.0.is_empty()
+            }
+
+            /// Compares two secrets in time independent of where they differ.
+            #[must_use]
+            pub fn ct_eq(&self, other: &Self) -> bool {
+                crate::secret::ct_eq(self.0.as_bytes(), other.0.as_bytes())
+            }
+        }
+
+        impl std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(concat!(stringify!($name), "([redacted])"))
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                String::deserialize(deserializer).map(Self)
+            }
+        }
+    };
+}
+
+secret_type!(
+    /// The AppSecret of an Official Account, sent to the token and code-exchange endpoints.
+    AppSecret
+);
+secret_type!(
+    /// An access token: the base token of `cgi-bin/token` / `cgi-bin/stable_token`, or the
+    /// web-auth token of the OAuth flow.
+    AccessToken
+);
+secret_type!(
+    /// The 30-day OAuth refresh token of `sns/oauth2/*`.
+    RefreshToken
+);
+secret_type!(
+    /// A JS-SDK `jsapi_ticket`.
+    Ticket
+);
+
+/// Constant-time byte comparison (length is not hidden).
+#[must_use]
+pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    std::hint::black_box(diff) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_is_redacted_for_every_secret_type() {
+        let raw = "s3cr3t-VALUE-123";
+        let shown = [
+            format!("{:?}", AppSecret::new(raw)),
+            format!("{:?}", AccessToken::new(raw)),
+            format!("{:?}", RefreshToken::new(raw)),
+            format!("{:?}", Ticket::new(raw)),
+            format!("{:#?}", Some(AccessToken::new(raw))),
+        ];
+        assert_eq!(shown[0], "AppSecret([redacted])");
+        assert_eq!(shown[1], "AccessToken([redacted])");
+        assert_eq!(shown[2], "RefreshToken([redacted])");
+        assert_eq!(shown[3], "Ticket([redacted])");
+        for s in shown {
+            assert!(!s.contains(raw), "{s}");
+        }
+        assert_eq!(AccessToken::new(raw).secret(), raw);
+    }
+
+    #[test]
+    fn deserializes_from_a_json_string() {
+        let t: AccessToken = serde_json::from_str("\"abc\"").expect("decode");
+        assert_eq!(t.secret(), "abc");
+        assert!(t.ct_eq(&AccessToken::new("abc")));
+        assert!(!t.ct_eq(&AccessToken::new("abd")));
+        assert!(!t.ct_eq(&AccessToken::new("ab")));
+    }
+}

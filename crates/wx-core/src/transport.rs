@@ -1,0 +1,245 @@
+//! The HTTP transport contract: one request in, one response out.
+
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use http::{HeaderMap, Method, StatusCode};
+
+use crate::error::TransportError;
+
+/// One HTTP request. `Debug` shows the method and the path only: the query string of this API
+/// carries `secret=` and `access_token=`.
+#[derive(Clone)]
+pub struct HttpRequest {
+    /// The method.
+    pub method: Method,
+    /// The full URL, query string included.
+    pub url: String,
+    /// Request headers.
+    pub headers: HeaderMap,
+    /// The body, if any.
+    pub body: Option<Bytes>,
+}
+
+impl HttpRequest {
+    /// A GET of `url` without headers.
+    #[must_use]
+    pub fn get(url: impl Into<String>) -> Self {
+        HttpRequest {
+            method: Method::GET,
+            url: url.into(),
+            headers: HeaderMap::new(),
+            body: None,
+        }
+    }
+
+    /// A POST of a JSON body to `url`.
+    #[must_use]
+    pub fn post_json(url: impl Into<String>, body: impl Into<Bytes>) -> Self {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/json"),
+        );
+        HttpRequest {
+            method: Method::POST,
+            url: url.into(),
+            headers,
+            body: Some(body.into()),
+        }
+    }
+
+    /// The URL without its query string and fragment: safe to log.
+    #[must_use]
+    pub fn url_without_query(&self) -> &str {
+        let end = self.url.find(['?', '#']).unwrap_or(self.url.len());
+        &self.url[..end]
+    }
+
+    /// The path of the URL (after scheme and authority), without its query string.
+    #[must_use]
+    pub fn path(&self) -> &str {
+        let base = self.url_without_query();
+        let after_scheme = base.find("://").map_or(0, |i| i + 3);
+        base[after_scheme..]
+            .find('/')
+            .map_or("/", |i| &base[after_scheme + i..])
+    }
+
+    /// The decoded query parameters, in order. Test doubles and the sandbox use this.
+    #[must_use]
+    pub fn query_pairs(&self) -> Vec<(String, String)> {
+        let Some(start) = self.url.find('?') else {
+            return Vec::new();
+        };
+        let rest = &self.url[start + 1..];
+        let end = rest.find('#').unwrap_or(rest.len());
+        crate::urlenc::parse_query(&rest[..end])
+    }
+
+    /// The value of one query parameter.
+    #[must_use]
+    pub fn query(&self, name: &str) -> Option<String> {
+        self.query_pairs()
+            .into_iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v)
+    }
+}
+
+impl fmt::Debug for HttpRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpRequest")
+            .field("method", &self.method)
+            .field(
+                "url",
+                &format_args!("{}?[redacted]", self.url_without_query()),
+            )
+            .field("body_len", &self.body.as_ref().map(Bytes::len))
+            .finish_non_exhaustive()
+    }
+}
+
+/// One HTTP response, as it came: any status, headers, and the body bytes.
+#[derive(Clone)]
+pub struct HttpResponse {
+    /// The status.
+    pub status: StatusCode,
+    /// Response headers.
+    pub headers: HeaderMap,
+    /// The body.
+    pub body: Bytes,
+}
+
+impl HttpResponse {
+    /// A response with `status` and `body` and no headers.
+    #[must_use]
+    pub fn new(status: StatusCode, body: impl Into<Bytes>) -> Self {
+        HttpResponse {
+            status,
+            headers: HeaderMap::new(),
+            body: body.into(),
+        }
+    }
+
+    /// A 200 response with a JSON body and WeChat's usual (non-standard) content type.
+    #[must_use]
+    pub fn json(body: impl Into<Bytes>) -> Self {
+        let mut r = HttpResponse::new(StatusCode::OK, body);
+        r.headers.insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/json; encoding=utf-8"),
+        );
+        r
+    }
+}
+
+impl fmt::Debug for HttpResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The body may hold a token: show its length only.
+        f.debug_struct("HttpResponse")
+            .field("status", &self.status)
+            .field("body_len", &self.body.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Sends one HTTP request. Implementations never follow redirects and never retry: the client
+/// does that. The errors they return must not contain the URL (its query holds secrets).
+#[async_trait]
+pub trait HttpTransport: Send + Sync {
+    /// Sends `request` and returns the response, whatever its status.
+    ///
+    /// # Errors
+    /// A classified [`TransportError`] when no complete response was received.
+    async fn send(&self, request: HttpRequest) -> Result<HttpResponse, TransportError>;
+}
+
+#[async_trait]
+impl<T: HttpTransport + ?Sized> HttpTransport for Arc<T> {
+    async fn send(&self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
+        (**self).send(request).await
+    }
+}
+
+#[async_trait]
+impl<T: HttpTransport + ?Sized> HttpTransport for Box<T> {
+    async fn send(&self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
+        (**self).send(request).await
+    }
+}
+
+#[async_trait]
+impl<T: HttpTransport + ?Sized> HttpTransport for &T {
+    async fn send(&self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
+        (**self).send(request).await
+    }
+}
+
+/// A transport made from an async closure; see [`transport_fn`].
+pub struct FnTransport<F>(F);
+
+impl<F> fmt::Debug for FnTransport<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("FnTransport")
+    }
+}
+
+/// Makes a transport from an async closure, e.g. to adapt another HTTP client or to answer
+/// requests in a test.
+///
+/// ```
+/// use wx_core::{transport_fn, HttpRequest, HttpResponse};
+/// let t = transport_fn(|req: HttpRequest| async move {
+///     assert_eq!(req.path(), "/cgi-bin/token");
+///     Ok(HttpResponse::json(r#"{"access_token":"T","expires_in":7200}"#))
+/// });
+/// # let _ = t;
+/// ```
+pub fn transport_fn<F, Fut>(f: F) -> FnTransport<F>
+where
+    F: Fn(HttpRequest) -> Fut + Send + Sync,
+    Fut: Future<Output = Result<HttpResponse, TransportError>> + Send,
+{
+    FnTransport(f)
+}
+
+#[async_trait]
+impl<F, Fut> HttpTransport for FnTransport<F>
+where
+    F: Fn(HttpRequest) -> Fut + Send + Sync,
+    Fut: Future<Output = Result<HttpResponse, TransportError>> + Send,
+{
+    async fn send(&self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
+        (self.0)(request).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_debug_hides_the_query() {
+        let r = HttpRequest::get(
+            "https://api.weixin.qq.com/cgi-bin/token?grant_type=client_credential&appid=wx1&secret=TOPSECRET",
+        );
+        let d = format!("{r:?}");
+        assert!(!d.contains("TOPSECRET"), "{d}");
+        assert!(d.contains("https://api.weixin.qq.com/cgi-bin/token"), "{d}");
+        assert_eq!(r.path(), "/cgi-bin/token");
+        assert_eq!(r.query("secret").as_deref(), Some("TOPSECRET"));
+        assert_eq!(HttpRequest::get("http://h:1").path(), "/");
+    }
+
+    #[tokio::test]
+    async fn arc_dyn_transport_works() {
+        let t: Arc<dyn HttpTransport> =
+            Arc::new(transport_fn(|_req| async { Ok(HttpResponse::json("{}")) }));
+        let r = t.send(HttpRequest::get("http://x/")).await.expect("send");
+        assert_eq!(r.status, StatusCode::OK);
+    }
+}

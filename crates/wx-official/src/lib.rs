@@ -1,0 +1,1 @@
+//! wx-official (work in progress).

@@ -1,0 +1,1 @@
+//! wx-redis (work in progress).

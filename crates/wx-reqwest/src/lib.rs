@@ -1,0 +1,1 @@
+//! wx-reqwest (work in progress).

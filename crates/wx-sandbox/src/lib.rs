@@ -1,0 +1,1 @@
+//! wx-sandbox (work in progress).

@@ -1,0 +1,2 @@
+//! Temporary: keeps the root package buildable until the examples land.
+fn main() {}

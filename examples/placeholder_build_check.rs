@@ -1,2 +1,0 @@
-//! Temporary: keeps the root package buildable until the examples land.
-fn main() {}

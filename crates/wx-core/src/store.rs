@@ -179,12 +179,15 @@ pub trait TokenStore: Send + Sync {
     /// Removes the value under `key` only if it still is `expected`; returns whether it did.
     /// Used to drop a token WeChat rejected without dropping one someone else just refreshed.
     ///
-    /// The default (get, compare, delete) is atomic only if writers to `key` are serialised,
-    /// as they are within one client; shared stores override it with an atomic operation.
+    /// The default (get, compare, delete) runs under a process-wide lock per key, so
+    /// concurrent compare-and-deletes in one process delete a value at most once; it is not
+    /// atomic against a concurrent `set`, which the client never issues while it holds the
+    /// key's refresh lock. Shared stores override it with one atomic operation.
     ///
     /// # Errors
     /// [`StoreError`] when the backend fails.
     async fn compare_and_delete(&self, key: &TokenKey, expected: &str) -> Result<bool, StoreError> {
+        let _guard = default_cad_lock(key).lock().await;
         match self.get(key).await? {
             Some(current)
                 if crate::secret::ct_eq(current.secret().as_bytes(), expected.as_bytes()) =>
@@ -220,6 +223,16 @@ pub trait TokenStore: Send + Sync {
         let _ = (key, owner);
         Ok(())
     }
+}
+
+/// One of a fixed set of process-wide locks, chosen by the key's hash.
+fn default_cad_lock(key: &TokenKey) -> &'static tokio::sync::Mutex<()> {
+    use std::hash::{Hash, Hasher};
+    static LOCKS: [tokio::sync::Mutex<()>; 32] = [const { tokio::sync::Mutex::const_new(()) }; 32];
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    key.hash(&mut h);
+    let i = usize::try_from(h.finish() % 32).unwrap_or(0);
+    &LOCKS[i]
 }
 
 macro_rules! forward_store {

@@ -535,6 +535,8 @@ mod tests {
     #[async_trait]
     impl TokenStore for Minimal {
         async fn get(&self, key: &TokenKey) -> Result<Option<StoredToken>, crate::StoreError> {
+            // Yield so that concurrent callers interleave between get and delete.
+            tokio::task::yield_now().await;
             self.0.get(key).await
         }
         async fn set(&self, key: &TokenKey, token: StoredToken) -> Result<(), crate::StoreError> {
@@ -545,7 +547,7 @@ mod tests {
         }
     }
 
-    #[tokio::test(flavor = "current_thread")]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn minimal_store_passes_with_default_methods() {
         token_store_conformance(
             Arc::new(Minimal(MemoryTokenStore::new())),

@@ -1,1 +1,5 @@
 //! wx-official (work in progress).
+
+pub mod jssdk;
+pub mod state;
+pub mod verify;

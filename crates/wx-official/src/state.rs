@@ -576,9 +576,10 @@ mod tests {
         let s = signer(&clock);
         let state = s.issue(Some("/orders/42"), TTL).expect("valid");
         let bytes = base62::decode(&state).expect("our own state decodes");
-        // Extend the lifetime, change the return path, change the version-independent nonce:
+        // Change the issue time, the lifetime, the nonce, the return path or the MAC:
         // each is well-formed after re-encoding, and each is refused as forged.
         for index in [
+            ISSUED_LEN,
             1 + ISSUED_LEN,
             HEADER_LEN - 1,
             HEADER_LEN + 1,
@@ -669,8 +670,7 @@ mod tests {
             Err(InvalidInput::new("ttl", "must be at most 24 hours"))
         );
         assert!(s.issue(None, MAX_TTL).is_ok());
-        let err = StateSigner::new(&[1u8; MIN_KEY_LEN - 1], Arc::new(clock))
-            .expect_err("31 bytes");
+        let err = StateSigner::new(&[1u8; MIN_KEY_LEN - 1], Arc::new(clock)).expect_err("31 bytes");
         assert_eq!(err, InvalidInput::new("key", "must be at least 32 bytes"));
     }
 

@@ -1,4 +1,22 @@
-//! wx-official (work in progress).
+#![doc = include_str!("../README.md")]
+#![deny(missing_docs)]
+
+mod authorize;
+mod client;
+mod endpoint;
+mod oauth;
+mod retry;
+mod token;
+
+pub use authorize::{AuthorizeUrl, MAX_REDIRECT_URI_LEN, MAX_STATE_LEN};
+pub use client::{
+    Builder, DEFAULT_API_BASE, DEFAULT_OPEN_BASE, DynOfficialAccount, OfficialAccount,
+    STABLE_FORCE_REFRESH_DAILY_LIMIT, STABLE_FORCE_REFRESH_SPACING, TokenMode,
+};
+pub use endpoint::Endpoint;
+pub use retry::RetryPolicy;
+/// The contracts this crate builds on, re-exported so one dependency suffices.
+pub use wx_core;
 
 pub mod jssdk;
 pub mod state;

@@ -1,0 +1,180 @@
+//! Endpoints as data: what to call, never how. The client runs every endpoint through one
+//! execute path (see [`OfficialAccount::call`](crate::OfficialAccount::call)).
+
+use std::fmt;
+
+use bytes::Bytes;
+use http::Method;
+use serde::Serialize;
+use wx_core::{Error, InvalidInput, Result};
+
+/// One WeChat API call described as data: method, path, query parameters and an optional JSON
+/// body. The client adds the host, the base access token (for
+/// [`call_with_token`](crate::OfficialAccount::call_with_token)), sends it, decodes the answer
+/// and retries where that is safe.
+///
+/// `Debug` shows the query parameter names and the body length, never their values: they may
+/// carry the AppSecret or a token.
+///
+/// ```
+/// use wx_official::Endpoint;
+/// let ep = Endpoint::get("/cgi-bin/user/info")
+///     .query("openid", "o6_bmjrPTlm6_2sgVt7hMZOPfL2M")
+///     .query("lang", "zh_CN");
+/// assert_eq!(ep.name(), "cgi-bin/user/info");
+/// assert!(ep.is_idempotent());
+/// ```
+#[derive(Clone)]
+#[must_use]
+pub struct Endpoint {
+    method: Method,
+    path: &'static str,
+    query: Vec<(&'static str, String)>,
+    body: Option<Bytes>,
+    idempotent: bool,
+}
+
+impl Endpoint {
+    /// A GET of `path` (starting with `/`, e.g. `/sns/userinfo`). GETs are idempotent: they are
+    /// retried after timeouts and 5xx answers.
+    pub fn get(path: &'static str) -> Self {
+        Endpoint {
+            method: Method::GET,
+            path,
+            query: Vec::new(),
+            body: None,
+            idempotent: true,
+        }
+    }
+
+    /// A POST of `body` serialised as JSON to `path`. POSTs are not idempotent by default: they
+    /// are retried only when the request certainly had no effect (a connect failure, or WeChat
+    /// answering `-1` busy or `45011` rate limited), never after a timeout.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] (argument `body`) when `body` cannot be serialised as JSON.
+    pub fn post_json<B: Serialize + ?Sized>(path: &'static str, body: &B) -> Result<Self> {
+        let json = serde_json::to_vec(body)
+            .map_err(|_| InvalidInput::new("body", "could not be serialised as JSON"))?;
+        Ok(Endpoint {
+            method: Method::POST,
+            path,
+            query: Vec::new(),
+            body: Some(Bytes::from(json)),
+            idempotent: false,
+        })
+    }
+
+    /// Appends a query parameter. The value is percent-encoded when the request is built.
+    pub fn query(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.query.push((name, value.into()));
+        self
+    }
+
+    /// Declares whether sending the request twice is harmless. Only idempotent requests are
+    /// retried after a timeout, a broken connection or a 5xx answer.
+    pub fn idempotent(mut self, idempotent: bool) -> Self {
+        self.idempotent = idempotent;
+        self
+    }
+
+    /// The endpoint's name: its path without the leading `/` (`sns/userinfo`). Errors and
+    /// tracing spans carry it.
+    #[must_use]
+    pub fn name(&self) -> &'static str {
+        self.path.strip_prefix('/').unwrap_or(self.path)
+    }
+
+    /// The method.
+    #[must_use]
+    pub fn method(&self) -> &Method {
+        &self.method
+    }
+
+    /// The path (`/sns/userinfo`).
+    #[must_use]
+    pub fn path(&self) -> &'static str {
+        self.path
+    }
+
+    /// Whether the request may be sent twice (see [`idempotent`](Self::idempotent)).
+    #[must_use]
+    pub fn is_idempotent(&self) -> bool {
+        self.idempotent
+    }
+
+    /// The query parameter names, in order (not their values: they may be secret).
+    pub fn query_names(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.query.iter().map(|(k, _)| *k)
+    }
+
+    pub(crate) fn query_pairs(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        self.query.iter().map(|(k, v)| (*k, v.as_str()))
+    }
+
+    pub(crate) fn body(&self) -> Option<&Bytes> {
+        self.body.as_ref()
+    }
+
+    /// Rejects a path that would produce a malformed URL.
+    pub(crate) fn check(&self) -> Result<()> {
+        let ok = self.path.starts_with('/')
+            && self.path.len() > 1
+            && !self
+                .path
+                .bytes()
+                .any(|b| matches!(b, b'?' | b'#' | b' ') || b.is_ascii_control());
+        if ok {
+            Ok(())
+        } else {
+            Err(Error::InvalidInput(InvalidInput::new(
+                "endpoint path",
+                "must start with `/` and hold no query, fragment, space or control character",
+            )))
+        }
+    }
+}
+
+impl fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("method", &self.method)
+            .field("path", &self.path)
+            .field("query", &self.query_names().collect::<Vec<_>>())
+            .field("body_len", &self.body.as_ref().map(Bytes::len))
+            .field("idempotent", &self.idempotent)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_hides_values() {
+        let ep = Endpoint::get("/cgi-bin/token")
+            .query("secret", "TOPSECRET")
+            .query("appid", "wx1");
+        let d = format!("{ep:?}");
+        assert!(!d.contains("TOPSECRET"), "{d}");
+        assert!(d.contains("secret"), "{d}");
+        let post = Endpoint::post_json(
+            "/cgi-bin/stable_token",
+            &serde_json::json!({"secret": "S3"}),
+        )
+        .expect("serialisable");
+        assert!(!format!("{post:?}").contains("S3"));
+        assert!(!post.is_idempotent());
+        assert_eq!(post.name(), "cgi-bin/stable_token");
+    }
+
+    #[test]
+    fn malformed_paths_are_rejected() {
+        for p in ["cgi-bin/token", "/", "/a?b=1", "/a#x", "/a b", "/a\nb"] {
+            let e = Endpoint::get(p).check().expect_err(p);
+            assert!(matches!(e, Error::InvalidInput(ref i) if i.argument == "endpoint path"));
+        }
+        Endpoint::get("/sns/auth").check().expect("valid path");
+    }
+}

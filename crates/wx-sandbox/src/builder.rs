@@ -1,0 +1,246 @@
+//! Setting up a sandbox: apps, users, consent, clock, seed.
+
+use std::time::{Duration, SystemTime};
+
+use wx_core::{ManualClock, Sex};
+
+use crate::world::{App, World};
+use crate::{Sandbox, SandboxError};
+
+/// A user registered with an app: what `sns/userinfo` returns for them.
+///
+/// Fields are public; build one with [`UserProfile::new`] and the chained setters, or with a
+/// struct literal and `..UserProfile::default()`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UserProfile {
+    /// The user's id in this app.
+    pub openid: String,
+    /// The UnionID, if the app is bound to an open-platform account. Returned by the code
+    /// exchange (for `snsapi_userinfo` only) and by `sns/userinfo`.
+    pub unionid: Option<String>,
+    /// Nickname.
+    pub nickname: String,
+    /// Sex (WeChat has reported `Unknown` for everyone since late 2021).
+    pub sex: Sex,
+    /// Province (WeChat returns `""` since late 2021).
+    pub province: String,
+    /// City (WeChat returns `""` since late 2021).
+    pub city: String,
+    /// Country (WeChat returns `""` since late 2021).
+    pub country: String,
+    /// Avatar URL, `""` for none.
+    pub headimgurl: String,
+    /// Privileges such as `chinaunicom`.
+    pub privilege: Vec<String>,
+    /// A virtual snapshot-page user: the code exchange returns `"is_snapshotuser": 1`.
+    pub snapshot: bool,
+}
+
+impl UserProfile {
+    /// A user with `openid` and an otherwise empty profile, as WeChat returns it today.
+    #[must_use]
+    pub fn new(openid: impl Into<String>) -> Self {
+        UserProfile {
+            openid: openid.into(),
+            ..UserProfile::default()
+        }
+    }
+
+    /// Sets the UnionID.
+    #[must_use]
+    pub fn unionid(mut self, unionid: impl Into<String>) -> Self {
+        self.unionid = Some(unionid.into());
+        self
+    }
+
+    /// Sets the nickname.
+    #[must_use]
+    pub fn nickname(mut self, nickname: impl Into<String>) -> Self {
+        self.nickname = nickname.into();
+        self
+    }
+
+    /// Sets the sex.
+    #[must_use]
+    pub fn sex(mut self, sex: Sex) -> Self {
+        self.sex = sex;
+        self
+    }
+
+    /// Sets province, city and country.
+    #[must_use]
+    pub fn location(
+        mut self,
+        province: impl Into<String>,
+        city: impl Into<String>,
+        country: impl Into<String>,
+    ) -> Self {
+        self.province = province.into();
+        self.city = city.into();
+        self.country = country.into();
+        self
+    }
+
+    /// Sets the avatar URL.
+    #[must_use]
+    pub fn headimgurl(mut self, url: impl Into<String>) -> Self {
+        self.headimgurl = url.into();
+        self
+    }
+
+    /// Sets the privileges.
+    #[must_use]
+    pub fn privilege(mut self, privilege: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.privilege = privilege.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Marks the user as a virtual snapshot-page user.
+    #[must_use]
+    pub fn snapshot(mut self, snapshot: bool) -> Self {
+        self.snapshot = snapshot;
+        self
+    }
+}
+
+/// Who answers the authorize page of an app.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Consent {
+    /// The first user registered with the app consents (the default).
+    #[default]
+    FirstUser,
+    /// The user with this openid consents.
+    User(String),
+    /// The user refuses: the redirect carries `state` but no `code`, as WeChat's old doc says.
+    Deny,
+}
+
+/// Builds a [`Sandbox`]; see [`Sandbox::builder`].
+#[derive(Debug)]
+#[must_use]
+pub struct SandboxBuilder {
+    apps: Vec<App>,
+    pending_users: Vec<(String, UserProfile)>,
+    pending_consents: Vec<(String, Consent)>,
+    pending_domains: Vec<(String, String)>,
+    clock: Option<ManualClock>,
+    seed: Option<u64>,
+    token_daily_quota: u32,
+}
+
+impl Default for SandboxBuilder {
+    fn default() -> Self {
+        SandboxBuilder {
+            apps: Vec::new(),
+            pending_users: Vec::new(),
+            pending_consents: Vec::new(),
+            pending_domains: Vec::new(),
+            clock: None,
+            seed: None,
+            token_daily_quota: 2000,
+        }
+    }
+}
+
+impl SandboxBuilder {
+    /// Registers an app with its AppSecret.
+    pub fn app(mut self, appid: impl Into<String>, secret: impl Into<String>) -> Self {
+        self.apps.push(App::new(appid.into(), secret.into()));
+        self
+    }
+
+    /// Registers a user with the app `appid` (registered with [`app`](Self::app)).
+    pub fn user(mut self, appid: impl Into<String>, user: UserProfile) -> Self {
+        self.pending_users.push((appid.into(), user));
+        self
+    }
+
+    /// Chooses who answers the app's authorize page (default [`Consent::FirstUser`]).
+    /// [`Sandbox::set_consent`] changes it later.
+    pub fn consent(mut self, appid: impl Into<String>, consent: Consent) -> Self {
+        self.pending_consents.push((appid.into(), consent));
+        self
+    }
+
+    /// Sets the app's web-authorization domain (网页授权域名): the authorize page then answers
+    /// error 10003 for a `redirect_uri` on another host. Without it any host is accepted.
+    pub fn oauth_domain(mut self, appid: impl Into<String>, domain: impl Into<String>) -> Self {
+        self.pending_domains.push((appid.into(), domain.into()));
+        self
+    }
+
+    /// Uses `clock` (share it with the client under test). Default: a [`ManualClock`] stopped
+    /// at the current time.
+    pub fn clock(mut self, clock: ManualClock) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// Seeds the generator of tokens, codes, tickets and request ids, for reproducible runs.
+    /// Default: a random seed.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// Daily quota of `cgi-bin/token` calls per app (WeChat: 2,000; 200 on a test account).
+    pub fn token_daily_quota(mut self, quota: u32) -> Self {
+        self.token_daily_quota = quota;
+        self
+    }
+
+    /// Builds the sandbox.
+    ///
+    /// # Errors
+    /// [`SandboxError::DuplicateApp`] for an appid registered twice,
+    /// [`SandboxError::UnknownApp`] for a user, consent or domain naming an unregistered appid,
+    /// [`SandboxError::DuplicateUser`] for an openid registered twice with one app.
+    pub fn build(self) -> Result<Sandbox, SandboxError> {
+        let SandboxBuilder {
+            mut apps,
+            pending_users,
+            pending_consents,
+            pending_domains,
+            clock,
+            seed,
+            token_daily_quota,
+        } = self;
+        for (i, app) in apps.iter().enumerate() {
+            if apps[..i].iter().any(|a| a.appid == app.appid) {
+                return Err(SandboxError::DuplicateApp);
+            }
+        }
+        let find = |apps: &[App], appid: &str| -> Result<usize, SandboxError> {
+            apps.iter()
+                .position(|a| a.appid == appid)
+                .ok_or(SandboxError::UnknownApp)
+        };
+        for (appid, user) in pending_users {
+            let i = find(&apps, &appid)?;
+            if apps[i].users.iter().any(|u| u.openid == user.openid) {
+                return Err(SandboxError::DuplicateUser);
+            }
+            apps[i].users.push(user);
+        }
+        for (appid, consent) in pending_consents {
+            let i = find(&apps, &appid)?;
+            apps[i].consent = consent;
+        }
+        for (appid, domain) in pending_domains {
+            let i = find(&apps, &appid)?;
+            apps[i].oauth_domain = Some(domain);
+        }
+        let clock = clock.unwrap_or_else(ManualClock::starting_now);
+        let seed = seed.unwrap_or_else(rand::random);
+        let world = World::new(apps, seed, token_daily_quota);
+        Ok(Sandbox::from_parts(world, clock))
+    }
+}
+
+/// Seconds from the epoch, saturating (a clock before 1970 reads as 0).
+pub(crate) fn unix_secs(t: SystemTime) -> u64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO)
+        .as_secs()
+}

@@ -21,7 +21,8 @@ pub enum Fault {
     Pass,
     /// `{"errcode":-1,"errmsg":"system error rid: ..."}` with HTTP 200.
     Busy,
-    /// This HTTP status (e.g. 502) with a small HTML body, like a gateway's error page.
+    /// This HTTP status (e.g. 502) with a small HTML body, like a gateway's error page. A number
+    /// that is not a valid status code (outside 100..=999) is sent as 502.
     Status(u16),
     /// Waits this long, then answers normally.
     Delay(Duration),

@@ -282,3 +282,139 @@ async fn raw_http_1_0_style_request_gets_a_full_answer() {
     assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
     assert!(text.contains("\"expires_in\":7200"), "{text}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_concurrent_clients_get_distinct_tokens_and_exact_counts() {
+    let sb = Sandbox::builder()
+        .app(APP, SECRET)
+        .clock(ManualClock::new(start()))
+        .build()
+        .unwrap();
+    let server = sb.serve().await.unwrap();
+    let addr = server.addr();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..32 {
+        tasks.spawn(async move {
+            let mut tokens = Vec::new();
+            for _ in 0..20 {
+                let r = http_get(addr, "/cgi-bin/token", &token_query())
+                    .await
+                    .unwrap();
+                tokens.push(
+                    json(&r.to_response())["access_token"]
+                        .as_str()
+                        .unwrap()
+                        .to_owned(),
+                );
+            }
+            tokens
+        });
+    }
+    let mut all = std::collections::HashSet::new();
+    while let Some(tokens) = tasks.join_next().await {
+        all.extend(tokens.unwrap());
+    }
+    assert_eq!(all.len(), 640, "every call issued its own token");
+    assert_eq!(sb.count("/cgi-bin/token"), 640);
+    // Only the newest token is "current"; the others are in their grace period.
+    let current = sb.current_token(APP).unwrap();
+    assert!(all.contains(current.secret()));
+}
+
+/// A `MakeWriter` that appends every log line to a shared buffer.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn logs_carry_paths_never_secrets_or_tokens() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let sb = sandbox();
+    let server = sb.serve().await.unwrap();
+    let addr = server.addr();
+    let r = http_get(addr, "/cgi-bin/token", &token_query())
+        .await
+        .unwrap();
+    let token = json(&r.to_response())["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let body =
+        json!({"grant_type": "client_credential", "appid": APP, "secret": SECRET}).to_string();
+    send_http(addr, Method::POST, "/cgi-bin/stable_token", Some(&body))
+        .await
+        .unwrap();
+    http_get(
+        addr,
+        "/cgi-bin/ticket/getticket",
+        &[("access_token", &token), ("type", "jsapi")],
+    )
+    .await
+    .unwrap();
+    let code = sb.issue_code(APP, ALICE, wx_core::Scope::UserInfo).unwrap();
+    let r = http_get(
+        addr,
+        "/sns/oauth2/access_token",
+        &[
+            ("appid", APP),
+            ("secret", SECRET),
+            ("code", &code),
+            ("grant_type", "authorization_code"),
+        ],
+    )
+    .await
+    .unwrap();
+    let web = json(&r.to_response());
+    let web_token = web["access_token"].as_str().unwrap().to_owned();
+    let refresh_token = web["refresh_token"].as_str().unwrap().to_owned();
+    http_get(
+        addr,
+        "/sns/userinfo",
+        &[("access_token", &web_token), ("openid", ALICE)],
+    )
+    .await
+    .unwrap();
+    http_get(
+        addr,
+        "/sns/oauth2/refresh_token",
+        &[
+            ("appid", APP),
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &refresh_token),
+        ],
+    )
+    .await
+    .unwrap();
+    // In process too.
+    get(&sb, "/cgi-bin/token", &token_query()).await;
+    server.shutdown().await;
+
+    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(log.contains("/cgi-bin/token"), "{log}");
+    assert!(log.contains("/sns/oauth2/refresh_token"), "{log}");
+    for secret in [SECRET, &token, &code, &web_token, &refresh_token] {
+        assert!(
+            !log.contains(secret),
+            "a secret leaked into the log:\n{log}"
+        );
+    }
+    assert!(!log.contains("secret="), "{log}");
+    assert!(!log.contains("access_token="), "{log}");
+}

@@ -1,0 +1,113 @@
+//! Shared set-up: a client on the recording mock transport, the manual clock and the memory
+//! store, plus fixtures and the secret-leak check.
+
+use std::error::Error as StdError;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use wx_core::test_util::MockTransport;
+use wx_core::{AppSecret, Error, HttpRequest, ManualClock, MemoryTokenStore, SharedClock};
+use wx_official::{Builder, OfficialAccount, RetryPolicy};
+
+pub(crate) const APPID: &str = "wx1234567890abcdef";
+/// Distinctive values, so a leak is found by a plain substring search.
+pub(crate) const SECRET: &str = "S3CR3T-app-secret-0123456789";
+pub(crate) const TOKEN_1: &str = "AT-SECRET-one-111";
+pub(crate) const TOKEN_2: &str = "AT-SECRET-two-222";
+pub(crate) const TOKEN_PATH: &str = "/cgi-bin/token";
+pub(crate) const STABLE_PATH: &str = "/cgi-bin/stable_token";
+
+pub(crate) type Client = OfficialAccount<MockTransport, MemoryTokenStore>;
+
+pub(crate) struct Setup {
+    pub(crate) client: Client,
+    pub(crate) mock: MockTransport,
+    pub(crate) clock: ManualClock,
+    pub(crate) store: MemoryTokenStore,
+}
+
+/// Retries as the default policy does, but with millisecond delays.
+pub(crate) fn fast_retry() -> RetryPolicy {
+    RetryPolicy::default().with_backoff(Duration::from_millis(1), Duration::from_millis(4))
+}
+
+pub(crate) fn builder(clock: &ManualClock) -> Builder {
+    let shared: SharedClock = Arc::new(clock.clone());
+    OfficialAccount::builder(APPID, AppSecret::new(SECRET))
+        .clock(shared)
+        .retry_policy(fast_retry())
+}
+
+pub(crate) fn setup() -> Setup {
+    setup_with(|b| b)
+}
+
+pub(crate) fn setup_with(options: impl FnOnce(Builder) -> Builder) -> Setup {
+    let clock = ManualClock::starting_now();
+    let store = MemoryTokenStore::with_clock(Arc::new(clock.clone()));
+    let mock = MockTransport::new();
+    let client = options(builder(&clock))
+        .build(mock.clone(), store.clone())
+        .expect("valid options");
+    Setup {
+        client,
+        mock,
+        clock,
+        store,
+    }
+}
+
+pub(crate) fn fixture(name: &str) -> Vec<u8> {
+    let path: PathBuf = [env!("CARGO_MANIFEST_DIR"), "tests", "fixtures", name]
+        .iter()
+        .collect();
+    std::fs::read(&path).unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()))
+}
+
+pub(crate) fn token_body(token: &str, expires_in: u64) -> String {
+    format!(r#"{{"access_token":"{token}","expires_in":{expires_in}}}"#)
+}
+
+/// A WeChat error body with the request-id suffix real answers carry.
+pub(crate) fn err_body(code: i64, msg: &str) -> String {
+    format!(r#"{{"errcode":{code},"errmsg":"{msg} rid: 6613a1b2-4c5d6e7f-12345678"}}"#)
+}
+
+pub(crate) fn api_code(e: &Error) -> Option<i64> {
+    e.api().map(|a| a.code.0)
+}
+
+/// The decoded query of a recorded request, in order.
+pub(crate) fn query(r: &HttpRequest) -> Vec<(String, String)> {
+    r.query_pairs()
+}
+
+pub(crate) fn pairs(expected: &[(&str, &str)]) -> Vec<(String, String)> {
+    expected
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+/// Every text a user could see of `e`: Display, Debug, pretty Debug and the source chain.
+pub(crate) fn all_text(e: &Error) -> String {
+    let mut text = format!("{e}\n{e:?}\n{e:#?}\n");
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(&format!("{s}\n{s:?}\n"));
+        source = s.source();
+    }
+    text
+}
+
+/// Panics if any of `secrets` (and always the AppSecret) appears in any text of `e`.
+pub(crate) fn assert_no_secrets(e: &Error, secrets: &[&str]) {
+    let text = all_text(e);
+    for s in std::iter::once(&SECRET).chain(secrets) {
+        assert!(
+            !text.contains(s),
+            "secret {s:?} leaked into error text:\n{text}"
+        );
+    }
+}

@@ -1,0 +1,155 @@
+//! No AppSecret, access token, web token or refresh token in any error text or log line, even
+//! at TRACE level, across successes and every kind of failure.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use wx_core::test_util::response;
+use wx_core::{AccessToken, HttpResponse, Lang, OpenId, RefreshToken, TransportErrorKind};
+use wx_official::{Endpoint, TokenMode};
+
+use crate::common::*;
+
+const WEB_TOKEN: &str = "WEB-SECRET-token-777";
+const REFRESH: &str = "RT-SECRET-refresh-888";
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("log buffer").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().expect("log buffer")).into_owned()
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn no_secret_in_errors_or_trace_logs() {
+    let logs = Captured::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::NEW)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let secrets = [SECRET, TOKEN_1, TOKEN_2, WEB_TOKEN, REFRESH];
+    let mut errors = Vec::new();
+
+    // Base token: success, a rejected token refreshed, retries, a cooldown.
+    let s = setup();
+    s.mock
+        .push_for(TOKEN_PATH, HttpResponse::json(token_body(TOKEN_1, 7200)));
+    s.mock
+        .push_for(TOKEN_PATH, HttpResponse::json(token_body(TOKEN_2, 7200)));
+    s.mock.push_for(
+        "/cgi-bin/x",
+        HttpResponse::json(err_body(40001, "invalid credential")),
+    );
+    s.mock
+        .push_error_for("/cgi-bin/x", TransportErrorKind::Timeout);
+    s.mock.push_for("/cgi-bin/x", response(502, "bad gateway"));
+    s.mock.always(
+        "/cgi-bin/x",
+        HttpResponse::json(err_body(-1, "system error")),
+    );
+    errors.push(
+        s.client
+            .call_with_token::<serde_json::Value>(Endpoint::get("/cgi-bin/x"))
+            .await
+            .expect_err("busy"),
+    );
+    let s = setup();
+    s.mock.push_for(
+        TOKEN_PATH,
+        HttpResponse::json(err_body(40125, "invalid appsecret")),
+    );
+    errors.push(s.client.access_token().await.expect_err("40125"));
+    errors.push(s.client.access_token().await.expect_err("cooldown"));
+    let s = setup_with(|b| b.token_mode(TokenMode::Stable));
+    s.mock
+        .push_error_for(STABLE_PATH, TransportErrorKind::Timeout);
+    errors.push(s.client.access_token().await.expect_err("timeout"));
+
+    // OAuth: every function, failing.
+    let s = setup();
+    s.mock.push_for(
+        "/sns/oauth2/access_token",
+        HttpResponse::json(err_body(40029, "invalid code")),
+    );
+    errors.push(s.client.exchange_code("CODE").await.expect_err("40029"));
+    s.mock
+        .push_for("/sns/oauth2/refresh_token", response(200, "<html>"));
+    errors.push(
+        s.client
+            .refresh_oauth_token(&RefreshToken::new(REFRESH))
+            .await
+            .expect_err("html"),
+    );
+    s.mock.push_for(
+        "/sns/userinfo",
+        HttpResponse::json(err_body(48001, "api unauthorized")),
+    );
+    errors.push(
+        s.client
+            .user_info(&AccessToken::new(WEB_TOKEN), &OpenId::new("o1"), Lang::ZhCn)
+            .await
+            .expect_err("48001"),
+    );
+    s.mock
+        .push_error_for("/sns/auth", TransportErrorKind::BodyTooLarge);
+    errors.push(
+        s.client
+            .check_oauth_token(&AccessToken::new(WEB_TOKEN), &OpenId::new("o1"))
+            .await
+            .expect_err("too large"),
+    );
+    errors.push(
+        s.client
+            .user_info(
+                &AccessToken::new(format!("{WEB_TOKEN}\n")),
+                &OpenId::new("o1"),
+                Lang::En,
+            )
+            .await
+            .expect_err("invalid input"),
+    );
+
+    assert_eq!(errors.len(), 9);
+    for e in &errors {
+        assert_no_secrets(e, &secrets);
+    }
+    drop(_guard);
+    let text = logs.text();
+    assert!(
+        text.contains("/cgi-bin/token"),
+        "spans record the path:\n{text}"
+    );
+    assert!(
+        text.contains("sns/userinfo"),
+        "spans record the endpoint:\n{text}"
+    );
+    assert!(text.contains("retrying"), "retries are logged:\n{text}");
+    for s in secrets {
+        assert!(!text.contains(s), "secret {s:?} in the logs:\n{text}");
+    }
+    assert!(
+        !text.contains("secret="),
+        "a query string reached the logs:\n{text}"
+    );
+    assert!(
+        !text.contains("access_token="),
+        "a query string reached the logs:\n{text}"
+    );
+}

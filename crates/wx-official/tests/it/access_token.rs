@@ -110,6 +110,54 @@ async fn a_thousand_concurrent_callers_cause_one_request() {
     assert_eq!(s.mock.count(TOKEN_PATH), 1);
 }
 
+/// A custom store with only get/set/delete: its default leases grant everyone, so the
+/// in-process single flight alone must keep the request count at one.
+struct MinimalStore(MemoryTokenStore);
+
+#[async_trait::async_trait]
+impl TokenStore for MinimalStore {
+    async fn get(&self, k: &TokenKey) -> Result<Option<StoredToken>, StoreError> {
+        self.0.get(k).await
+    }
+    async fn set(&self, k: &TokenKey, t: StoredToken) -> Result<(), StoreError> {
+        self.0.set(k, t).await
+    }
+    async fn delete(&self, k: &TokenKey) -> Result<(), StoreError> {
+        self.0.delete(k).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn single_flight_holds_with_a_store_whose_leases_grant_everyone() {
+    let clock = wx_core::ManualClock::starting_now();
+    let mock = MockTransport::new();
+    let slow = mock.clone();
+    // A slow token endpoint, so that callers pile up while the fetch is in flight.
+    let transport = wx_core::transport_fn(move |req: wx_core::HttpRequest| {
+        let slow = slow.clone();
+        async move {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            wx_core::HttpTransport::send(&slow, req).await
+        }
+    });
+    mock.push_for(TOKEN_PATH, HttpResponse::json(token_body(TOKEN_1, 7200)));
+    let client = builder(&clock)
+        .build(
+            transport,
+            MinimalStore(MemoryTokenStore::with_clock(Arc::new(clock.clone()))),
+        )
+        .expect("client");
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..1000 {
+        let c = client.clone();
+        tasks.spawn(async move { c.access_token().await });
+    }
+    for r in tasks.join_all().await {
+        assert_eq!(r.expect("token").secret(), TOKEN_1);
+    }
+    assert_eq!(mock.count(TOKEN_PATH), 1);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_clients_sharing_a_store_with_leases_fetch_once() {
     // Two clients (two "processes") share one store whose leases are exclusive.

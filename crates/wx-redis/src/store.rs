@@ -511,7 +511,7 @@ impl RedisTokenStoreBuilder {
         let builder = ClusterClientBuilder::new(infos)
             .connection_timeout(self.connection_timeout)
             .response_timeout(self.operation_timeout);
-        let builder = self.cluster_certs(builder)?;
+        let builder = self.cluster_certs(builder, tls)?;
         let client = builder.build().map_err(|e| fail(&e))?;
         let connection =
             tokio::time::timeout(self.connection_timeout, client.get_async_connection())
@@ -594,6 +594,7 @@ impl RedisTokenStoreBuilder {
                     root_cert: Some(pem.clone()),
                 },
             ),
+            // Unreachable: without a TLS feature there is no way to set a root certificate.
             #[cfg(not(any(feature = "rustls", feature = "native-tls")))]
             Some(_) => redis::Client::open(info),
         }
@@ -602,10 +603,20 @@ impl RedisTokenStoreBuilder {
     fn cluster_certs(
         &self,
         builder: ClusterClientBuilder,
+        tls: bool,
     ) -> Result<ClusterClientBuilder, StoreError> {
         let Some(_pem) = &self.root_certificate else {
             return Ok(builder);
         };
+        if !tls {
+            return Err(store_error(
+                StoreOp::Connect,
+                RedisFailure::new(
+                    RedisFailureKind::Config,
+                    "a TLS root certificate was given for URLs without TLS (use rediss://)",
+                ),
+            ));
+        }
         #[cfg(feature = "rustls")]
         {
             Ok(builder.certs(redis::TlsCertificates {

@@ -33,8 +33,8 @@ use std::{fmt, fs, io, thread};
 pub const REDIS_URL_ENV: &str = "WX_TEST_REDIS_URL";
 
 const INSTALL_HINT: &str = "install it (Debian/Ubuntu: `apt-get install redis-server`, macOS: \
-                            `brew install redis`) or set WX_TEST_REDIS_URL to a Redis the tests \
-                            may use";
+                            `brew install redis`); tests that only need a running Redis also \
+                            accept WX_TEST_REDIS_URL=redis://host:port";
 const START_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Certificate files for a TLS-only server (PEM): its certificate, its key, and the CA that

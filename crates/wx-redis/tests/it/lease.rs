@@ -52,7 +52,16 @@ async fn lease_expires_when_its_holder_process_is_killed() {
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn the holder process");
+    // Kills the holder even if an assertion below fails first.
+    struct KillOnDrop(std::process::Child);
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
     let stdout = child.stdout.take().expect("stdout");
+    let mut child = KillOnDrop(child);
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
@@ -66,8 +75,8 @@ async fn lease_expires_when_its_holder_process_is_killed() {
         .expect("the holder process did not take the lease");
     let acquired_seen = Instant::now();
     // The holder dies mid-refresh, without releasing.
-    child.kill().expect("kill the holder");
-    child.wait().expect("reap the holder");
+    child.0.kill().expect("kill the holder");
+    child.0.wait().expect("reap the holder");
 
     let store = RedisTokenStore::connect(&server.url())
         .await

@@ -119,6 +119,13 @@ async fn get_checks_the_absolute_expiry_even_if_redis_still_holds_the_key() {
     let err = store.get(&key).await.expect_err("foreign value");
     assert_eq!(err.op(), StoreOp::Get);
     assert_eq!(failure(&err).kind(), RedisFailureKind::Protocol);
+    // ...which `set` replaces and `delete` removes.
+    store.set(&key, token("FRESH", 60)).await.expect("set");
+    assert_eq!(
+        store.get(&key).await.expect("get").expect("value").secret(),
+        "FRESH"
+    );
+    store.delete(&key).await.expect("delete");
 }
 
 #[tokio::test]
@@ -150,4 +157,5 @@ async fn leases_use_their_own_key_with_a_ttl() {
     store.release_lease(&key, "owner-1").await.expect("release");
     let exists: bool = raw.exists(&lease_key).await.expect("EXISTS");
     assert!(!exists);
+    store.delete(&key).await.expect("delete");
 }

@@ -72,4 +72,10 @@ async fn rediss_works_with_a_private_root_certificate() {
         .await
         .expect_err("root certificate without TLS");
     assert_eq!(failure(&err).kind(), RedisFailureKind::Config);
+    let err = RedisTokenStore::builder()
+        .tls_root_certificate(std::fs::read(fixtures().join("ca.crt")).expect("ca.crt"))
+        .connect_cluster(["redis://127.0.0.1:1/"])
+        .await
+        .expect_err("root certificate without TLS");
+    assert_eq!(failure(&err).kind(), RedisFailureKind::Config);
 }

@@ -6,15 +6,21 @@ cd "$(dirname "$0")/.."
 
 step() { printf '\n==> %s\n' "$*"; }
 
-if ! command -v redis-server >/dev/null 2>&1 && [ -z "${WX_TEST_REDIS_URL:-}" ]; then
-  step "installing redis-server (Debian package) for the wx-redis tests"
+# What the tests need from the system: redis-server + redis-cli (wx-redis tests start their own
+# servers and a 3-master cluster), and OpenSSL headers for the native-tls builds.
+missing=()
+command -v redis-server >/dev/null 2>&1 && command -v redis-cli >/dev/null 2>&1 || missing+=(redis-server)
+dpkg -s libssl-dev >/dev/null 2>&1 || missing+=(libssl-dev)
+command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
+if [ ${#missing[@]} -gt 0 ]; then
+  step "installing ${missing[*]} (Debian packages)"
   if command -v apt-get >/dev/null 2>&1; then
     SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
     $SUDO apt-get update -qq >/dev/null 2>&1 || true
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq redis-server >/dev/null \
-      || { echo "error: could not install redis-server; install it (apt-get install redis-server) or set WX_TEST_REDIS_URL" >&2; exit 1; }
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null \
+      || { echo "error: could not install ${missing[*]}; install them (apt-get install ${missing[*]})" >&2; exit 1; }
   else
-    echo "error: redis-server is missing and apt-get is not available; install redis-server or set WX_TEST_REDIS_URL" >&2
+    echo "error: ${missing[*]} missing and apt-get is not available; install them by hand" >&2
     exit 1
   fi
 fi
@@ -34,6 +40,9 @@ fi
 step "build the native-tls variants"
 cargo build -q -p wx-reqwest --no-default-features --features native-tls
 cargo build -q -p wx-redis --no-default-features --features native-tls
+
+step "the fuzz targets build (plain stable; run them with cargo fuzz, see fuzz/README.md)"
+cargo build -q --manifest-path fuzz/Cargo.toml
 
 step "cargo test (workspace, all features, doc tests included)"
 cargo test --workspace --all-features

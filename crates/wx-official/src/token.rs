@@ -16,9 +16,10 @@
 //!    process may have refreshed), then asks the store for the refresh lease with a random owner
 //!    id. With the lease it fetches, stores the value with the absolute expiry
 //!    `now_before_fetch + expires_in`, and releases the lease. Without it (another process is
-//!    refreshing) it polls the store with bounded, jittered backoff, asking for the lease again
-//!    each time, so that when the leader dies its lease expires and one waiter takes over; after
-//!    `lease_wait` it gives up with [`Refused::LeaseWaitTimedOut`].
+//!    refreshing) it returns the stored value if that is still valid (inside the margin but not
+//!    expired); otherwise it polls the store with bounded, jittered backoff, asking for the
+//!    lease again each time, so that when the leader dies its lease expires and one waiter
+//!    takes over; after `lease_wait` it gives up with [`Refused::LeaseWaitTimedOut`].
 //! 4. A fetch that fails with a WeChat error that retrying cannot fix (bad AppID or AppSecret,
 //!    IP not whitelisted, quota used up...) starts a cooldown: until it ends, refreshes of that
 //!    kind are refused with [`Refused::TokenFetchCooldown`] naming the cause, and no request is
@@ -374,11 +375,15 @@ impl<S: TokenStore + 'static> TokenManager<S> {
         let started = tokio::time::Instant::now();
         let mut delay = POLL_FIRST;
         loop {
-            if !force
-                && let Some(token) = store.get(&slot.key).await?
-                && self.is_fresh(&token, self.now())
+            let current = if force {
+                None
+            } else {
+                store.get(&slot.key).await?
+            };
+            if let Some(token) = &current
+                && self.is_fresh(token, self.now())
             {
-                return Ok(token);
+                return Ok(token.clone());
             }
             if store
                 .try_acquire_lease(&slot.key, &owner, policy.lease_ttl)
@@ -389,6 +394,13 @@ impl<S: TokenStore + 'static> TokenManager<S> {
                     tracing::warn!(error = %e, "could not release the refresh lease; it will expire");
                 }
                 return result;
+            }
+            // Another process is replacing the token: one still valid (inside the margin) is
+            // good to use meanwhile, rather than making callers wait on that process.
+            if let Some(token) = current
+                && !token.is_expired_at(self.now())
+            {
+                return Ok(token);
             }
             let waited = started.elapsed();
             if waited >= policy.lease_wait {

@@ -644,6 +644,50 @@ async fn a_waiter_uses_the_token_the_lease_holder_stores() {
 }
 
 #[tokio::test]
+async fn a_valid_token_is_used_while_another_process_holds_the_lease() {
+    let s = setup();
+    let key = s.client.token_key(&TokenKind::AccessToken);
+    // 100 s left: inside the 300 s margin, still valid.
+    s.store
+        .set(
+            &key,
+            StoredToken::new(TOKEN_1, s.clock.now() + Duration::from_secs(100)),
+        )
+        .await
+        .expect("set");
+    assert!(
+        s.store
+            .try_acquire_lease(&key, "refreshing-process", Duration::from_secs(600))
+            .await
+            .expect("lease")
+    );
+    let started = std::time::Instant::now();
+    assert_eq!(
+        s.client.access_token().await.expect("valid").secret(),
+        TOKEN_1
+    );
+    assert!(
+        started.elapsed() < Duration::from_millis(500),
+        "waited on the other process"
+    );
+    assert_eq!(s.mock.total(), 0);
+    // Once it expires, callers wait for the lease holder's token.
+    s.clock.advance(Duration::from_secs(100));
+    let s2 = s.client.clone();
+    let waiter = tokio::spawn(async move { s2.access_token().await });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    s.store
+        .set(
+            &key,
+            StoredToken::new(TOKEN_2, s.clock.now() + Duration::from_secs(7200)),
+        )
+        .await
+        .expect("set");
+    assert_eq!(waiter.await.expect("join").expect("new").secret(), TOKEN_2);
+    assert_eq!(s.mock.total(), 0);
+}
+
+#[tokio::test]
 async fn waiting_on_a_lease_gives_up_after_the_bound() {
     let s = setup_with(|b| b.lease_wait(Duration::from_millis(150)));
     let key = s.client.token_key(&TokenKind::AccessToken);

@@ -50,6 +50,14 @@ pub fn decode_response<T: DeserializeOwned>(
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(decode_err(".".into(), DecodeReason::Empty).into());
     }
+    // Only an object is a WeChat answer (serde would also read a struct from an array).
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        let reason = match serde_json::from_slice::<IgnoredAny>(&body) {
+            Ok(_) => DecodeReason::Data,
+            Err(e) => reason_of(&e),
+        };
+        return Err(decode_err(".".into(), reason).into());
+    }
     let envelope: Envelope =
         serde_json::from_slice(&body).map_err(|e| decode_err(".".into(), reason_of(&e)))?;
     if let Some(code) = envelope.errcode.filter(|c| *c != 0) {

@@ -332,6 +332,9 @@ fn non_json_bodies_are_decode_errors_naming_the_endpoint() {
         (b"  \n", "empty"),
         (br#"{"access_token":"AT","expi"#, "eof"),
         (b"[]", "data"),
+        (b"[1]", "data"),
+        (b"[40001, \"invalid credential\"]", "data"),
+        (b"7", "data"),
         (b"null", "data"),
     ] {
         let err = decode_response::<AccessTokenResponse>("cgi-bin/token", body).unwrap_err();

@@ -1,0 +1,291 @@
+//! The top-level examples, compiled into this test binary so their logic is tested by
+//! `cargo test`: the quickstart's sandbox flow, the oauth_login web app walked over loopback
+//! HTTP like a browser would, and mock_testing's `#[cfg(test)]` module (its tests run here).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use wx_core::reexports::http::{StatusCode, header};
+use wx_core::{AppSecret, ManualClock, MemoryTokenStore, SharedClock};
+use wx_official::OfficialAccount;
+use wx_reqwest::ReqwestTransport;
+use wx_sandbox::{Consent, Sandbox, SandboxServer, UserProfile, paths};
+
+#[path = "../../examples/quickstart.rs"]
+#[allow(dead_code)] // its `main` and real-API mode are not called here
+mod quickstart;
+
+#[path = "../../examples/oauth_login.rs"]
+#[allow(dead_code)]
+mod oauth_login;
+
+#[path = "../../examples/mock_testing.rs"]
+#[allow(dead_code)]
+mod mock_testing;
+
+#[tokio::test]
+async fn quickstart_walks_every_step_on_the_sandbox() {
+    let mut report = quickstart::Report::new(false);
+    if let Err(failure) = quickstart::run_sandbox(&mut report).await {
+        panic!("quickstart failed: {failure}\n{}", report.lines.join("\n"));
+    }
+    let text = report.lines.join("\n").to_lowercase();
+    for step in [
+        "base token",
+        "from cache",
+        "authorize url",
+        "consent",
+        "code exchange",
+        "user info",
+        "token check",
+        "refresh",
+        "check again",
+    ] {
+        assert!(text.contains(step), "no {step:?} in:\n{text}");
+    }
+    assert!(text.contains("still 1 request to /cgi-bin/token"), "{text}");
+}
+
+const APPID: &str = "wx00000000000000a1";
+const SECRET: &str = "S3CR3T-oauth-login-test";
+/// A nickname is user input: the profile page must show it as text.
+const NICKNAME: &str = "<b>Eve</b> & \"co\"";
+
+/// The oauth_login app on a loopback port, with WeChat simulated by the sandbox.
+struct Site {
+    sandbox: Sandbox,
+    _sandbox_server: SandboxServer,
+    base: String,
+    clock: ManualClock,
+    /// A browser that does not follow redirects, so each hop is checked.
+    browser: reqwest::Client,
+}
+
+async fn site() -> Site {
+    let sandbox = Sandbox::builder()
+        .app(APPID, SECRET)
+        .user(
+            APPID,
+            UserProfile::new("o-eve")
+                .nickname(NICKNAME)
+                .unionid("u-eve")
+                .headimgurl("https://thirdwx.qlogo.cn/mmopen/x\"onerror=\"alert(1)/132"),
+        )
+        .build()
+        .expect("valid set-up");
+    let sandbox_server = sandbox.serve().await.expect("bind loopback");
+    let client = OfficialAccount::builder(APPID, AppSecret::new(SECRET))
+        .api_base(&sandbox_server.base_url())
+        .open_base(&sandbox_server.base_url())
+        .build(
+            ReqwestTransport::new().expect("reqwest"),
+            MemoryTokenStore::new(),
+        )
+        .expect("valid options");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback");
+    let base = format!("http://{}", listener.local_addr().expect("bound address"));
+    // The state's clock, to make a state expire.
+    let clock = ManualClock::starting_now();
+    let shared: SharedClock = Arc::new(clock.clone());
+    let login = oauth_login::Login::new(client, &[42; 32], shared, &base).expect("a valid key");
+    let app = oauth_login::app(Arc::new(login));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("a reqwest client");
+    Site {
+        sandbox,
+        _sandbox_server: sandbox_server,
+        base,
+        clock,
+        browser,
+    }
+}
+
+struct Hop {
+    status: StatusCode,
+    location: Option<String>,
+    set_cookie: Option<String>,
+    body: String,
+}
+
+impl Site {
+    async fn get(&self, url: &str, cookie: Option<&str>) -> Hop {
+        let mut request = self.browser.get(url);
+        if let Some(cookie) = cookie {
+            request = request.header(header::COOKIE, cookie);
+        }
+        let response = request.send().await.expect("the server answers");
+        let header_text = |name| {
+            response
+                .headers()
+                .get(name)
+                .map(|v| v.to_str().expect("ASCII header").to_owned())
+        };
+        let location = header_text(header::LOCATION);
+        let set_cookie = header_text(header::SET_COOKIE);
+        Hop {
+            status: response.status(),
+            location,
+            set_cookie,
+            body: response.text().await.expect("a text body"),
+        }
+    }
+
+    /// `/login`, then the authorize page: the cookie `name=value` and the callback URL.
+    async fn start_login(&self, next: &str) -> (String, String) {
+        let login = self
+            .get(&format!("{}/login?next={next}", self.base), None)
+            .await;
+        assert_eq!(login.status, StatusCode::SEE_OTHER);
+        let authorize = login.location.expect("a redirect to the authorize page");
+        let authorize_url = reqwest::Url::parse(&authorize).expect("a URL");
+        assert_eq!(authorize_url.path(), paths::AUTHORIZE);
+        let q = |name| crate::support::param(&authorize_url, name);
+        assert_eq!(q("appid").as_deref(), Some(APPID));
+        assert_eq!(q("scope").as_deref(), Some("snsapi_userinfo"));
+        let callback_uri = format!("{}/callback", self.base);
+        assert_eq!(q("redirect_uri").as_deref(), Some(callback_uri.as_str()));
+        let state = q("state").expect("a state");
+        assert!(state.len() <= 128 && state.bytes().all(|b| b.is_ascii_alphanumeric()));
+
+        let set_cookie = login.set_cookie.expect("the binding cookie");
+        assert!(set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Lax"));
+        let cookie = set_cookie.split(';').next().expect("name=value").to_owned();
+
+        let page = self.get(&authorize, None).await;
+        assert_eq!(
+            page.status,
+            StatusCode::FOUND,
+            "the sandbox's consent redirect"
+        );
+        let callback = page.location.expect("a redirect to the callback");
+        assert!(callback.starts_with(&callback_uri), "{callback}");
+        assert_eq!(
+            crate::support::param(&reqwest::Url::parse(&callback).expect("a URL"), "state"),
+            Some(state)
+        );
+        (cookie, callback)
+    }
+}
+
+#[tokio::test]
+async fn oauth_login_walks_login_authorize_callback_over_http() {
+    let site = site().await;
+    let home = site.get(&format!("{}/", site.base), None).await;
+    assert_eq!(home.status, StatusCode::OK);
+    assert!(
+        home.body.contains("href=\"/login?next=/orders/42\""),
+        "{}",
+        home.body
+    );
+
+    let (cookie, callback) = site.start_login("/orders/42").await;
+    let profile = site.get(&callback, Some(&cookie)).await;
+    assert_eq!(profile.status, StatusCode::OK, "{}", profile.body);
+    assert!(
+        profile
+            .body
+            .contains("<h2 id=\"nickname\">&lt;b&gt;Eve&lt;/b&gt; &amp; &quot;co&quot;</h2>"),
+        "{}",
+        profile.body
+    );
+    assert!(!profile.body.contains("<b>Eve"), "unescaped nickname");
+    assert!(!profile.body.contains("\"onerror"), "unescaped attribute");
+    assert!(profile.body.contains("<dd id=\"openid\">o-eve</dd>"));
+    assert!(
+        profile.body.contains("<a href=\"/orders/42\">"),
+        "the return path"
+    );
+    assert!(
+        profile
+            .set_cookie
+            .is_some_and(|c| c.starts_with("wx_login=;") && c.contains("Max-Age=0")),
+        "the binding cookie is cleared"
+    );
+    assert_eq!(site.sandbox.count(paths::CODE_EXCHANGE), 1);
+    assert_eq!(site.sandbox.count(paths::USERINFO), 1);
+    assert_eq!(
+        site.sandbox.count(paths::TOKEN),
+        0,
+        "login needs no base token"
+    );
+
+    // The same callback again (a reload): the code is used up.
+    let reload = site.get(&callback, Some(&cookie)).await;
+    assert_eq!(reload.status, StatusCode::BAD_REQUEST);
+    assert!(
+        reload.body.contains("already used or has expired"),
+        "{}",
+        reload.body
+    );
+    assert_eq!(site.sandbox.count(paths::CODE_EXCHANGE), 2);
+}
+
+#[tokio::test]
+async fn oauth_login_refuses_bad_states_before_using_the_code() {
+    let site = site().await;
+    let (cookie, callback) = site.start_login("/").await;
+
+    // The callback link opened in another browser (no cookie, or another one): forged.
+    for other in [None, Some("wx_login=00112233445566778899aabbccddeeff")] {
+        let hop = site.get(&callback, other).await;
+        assert_eq!(hop.status, StatusCode::BAD_REQUEST);
+        assert!(hop.body.contains("forged"), "{}", hop.body);
+    }
+    // A state cut short or made up: malformed; none at all: malformed too.
+    let url = reqwest::Url::parse(&callback).expect("a URL");
+    let state = crate::support::param(&url, "state").expect("a state");
+    let code = crate::support::param(&url, "code").expect("a code");
+    for bad in [&state[..10], "x-y", ""] {
+        let hop = site
+            .get(
+                &format!("{}/callback?code={code}&state={bad}", site.base),
+                Some(&cookie),
+            )
+            .await;
+        assert_eq!(hop.status, StatusCode::BAD_REQUEST, "{bad}");
+        assert!(hop.body.contains("malformed"), "{bad}: {}", hop.body);
+    }
+    // Eleven minutes later the state has expired.
+    site.clock.advance(Duration::from_secs(660));
+    let hop = site.get(&callback, Some(&cookie)).await;
+    assert_eq!(hop.status, StatusCode::BAD_REQUEST);
+    assert!(hop.body.contains("expired"), "{}", hop.body);
+    // None of these reached WeChat: the code is still unused.
+    assert_eq!(site.sandbox.count(paths::CODE_EXCHANGE), 0);
+}
+
+#[tokio::test]
+async fn oauth_login_handles_a_user_who_declines() {
+    let site = site().await;
+    site.sandbox
+        .set_consent(APPID, Consent::Deny)
+        .expect("a known app");
+    let (cookie, callback) = site.start_login("/orders/7").await;
+    assert!(!callback.contains("code="), "{callback}");
+    let hop = site.get(&callback, Some(&cookie)).await;
+    assert_eq!(hop.status, StatusCode::OK);
+    assert!(
+        hop.body.contains("You did not allow the login"),
+        "{}",
+        hop.body
+    );
+    assert!(
+        hop.body.contains("href=\"/login?next=%2Forders%2F7\""),
+        "{}",
+        hop.body
+    );
+    assert_eq!(site.sandbox.count(paths::CODE_EXCHANGE), 0);
+}
+
+#[test]
+fn oauth_login_escapes_every_html_special_character() {
+    assert_eq!(
+        oauth_login::escape("<a href='x'>\"&\"</a>"),
+        "&lt;a href=&#39;x&#39;&gt;&quot;&amp;&quot;&lt;/a&gt;"
+    );
+}

@@ -1,0 +1,8 @@
+//! Cross-crate tests of the wx workspace: the production stack (`wx-official` over
+//! `wx-reqwest`) against real HTTP servers on loopback (wiremock and the wx sandbox), and the
+//! top-level examples, compiled into this binary so `cargo test` runs them.
+
+mod examples;
+mod over_sandbox;
+mod over_wiremock;
+mod support;

@@ -9,6 +9,8 @@
 //! - [`redis_restart`]: Redis is killed and restarted under a running fleet: typed
 //!   `Error::Store` while it is down (bounded, nothing hangs, no token fetched), then every
 //!   process is back on one new token, with the same client instances.
+//! - [`lease_race`]: a member granted the lease just after another one stored a token must not
+//!   fetch a second one (ignored until wx-official re-reads the store after taking the lease).
 //!
 //! The child processes are this test binary run again (`std::env::current_exe()`) with
 //! `--exact <child> --ignored`: each `#[ignore]`d `child` function below is the body of one
@@ -20,6 +22,7 @@
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
 mod holder_killed;
+mod lease_race;
 mod redis_restart;
 mod single_flight;
 mod support;

@@ -1,0 +1,248 @@
+//! Set-up shared by the benches: the sandbox on loopback, a logged-in user, the bare reqwest
+//! baseline, and an interleaved A/B timer so that ratios come from one run on a noisy machine.
+#![allow(dead_code)] // Each bench uses a part of this module.
+
+use std::time::{Duration, Instant};
+
+use tokio::runtime::Runtime;
+use wx_core::{AppSecret, Lang, MemoryTokenStore, OAuthToken, Scope, UserInfo, urlenc};
+use wx_official::OfficialAccount;
+use wx_reqwest::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT, ReqwestTransport};
+use wx_sandbox::{Sandbox, SandboxServer, UserProfile, paths};
+
+pub(crate) const APPID: &str = "wx1234567890abcdef";
+pub(crate) const SECRET: &str = "bench-app-secret";
+pub(crate) const OPENID: &str = "o-bench-user";
+pub(crate) const NICKNAME: &str = "Bench";
+pub(crate) const LANG: Lang = Lang::ZhCn;
+
+/// The client measured in the overhead and throughput benches.
+pub(crate) type Client = OfficialAccount<ReqwestTransport, MemoryTokenStore>;
+
+/// Whether this is `cargo bench` (full measurements) rather than `cargo test --benches`, which
+/// runs each bench binary once without `--bench`: then everything runs briefly, as a check.
+pub(crate) fn full_run() -> bool {
+    std::env::args().any(|a| a == "--bench")
+}
+
+/// The figures the benches print besides criterion's own lines.
+#[allow(clippy::print_stdout)] // A bench with `harness = false` reports on stdout.
+pub(crate) fn report(line: &str) {
+    println!("{line}");
+}
+
+/// A sandbox with one app and one user.
+pub(crate) fn sandbox() -> Sandbox {
+    Sandbox::builder()
+        .app(APPID, SECRET)
+        .user(APPID, UserProfile::new(OPENID).nickname(NICKNAME))
+        .seed(8)
+        .build()
+        .expect("a valid sandbox set-up")
+}
+
+/// The sandbox's HTTP server on `127.0.0.1`, on a runtime of its own (its own worker thread),
+/// so that the client under measurement does not run the server's tasks on its thread.
+pub(crate) struct Served {
+    pub(crate) sandbox: Sandbox,
+    pub(crate) base: String,
+    server: Option<SandboxServer>,
+    rt: Runtime,
+}
+
+impl Served {
+    pub(crate) fn start() -> Self {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("sandbox-server")
+            .enable_all()
+            .build()
+            .expect("the server runtime");
+        let sandbox = sandbox();
+        let server = rt
+            .block_on(sandbox.serve())
+            .expect("bind the sandbox on 127.0.0.1");
+        Served {
+            base: server.base_url(),
+            sandbox,
+            server: Some(server),
+            rt,
+        }
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        if let Some(server) = self.server.take() {
+            self.rt.block_on(server.shutdown());
+        }
+    }
+}
+
+/// The reqwest transport with its defaults, as a user builds it.
+pub(crate) fn transport() -> ReqwestTransport {
+    ReqwestTransport::new().expect("a reqwest transport")
+}
+
+/// The baseline: a bare `reqwest::Client` with the settings `ReqwestTransport` gives its own
+/// (timeouts, no redirects), so a ratio measures wx's layers and not a configuration choice.
+pub(crate) fn bare_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .connect_timeout(DEFAULT_CONNECT_TIMEOUT)
+        .timeout(DEFAULT_TIMEOUT)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("a reqwest client")
+}
+
+/// The client under measurement, pointed at the sandbox server.
+pub(crate) fn client(base: &str) -> Client {
+    OfficialAccount::builder(APPID, AppSecret::new(SECRET))
+        .api_base(base)
+        .open_base(base)
+        .build(transport(), MemoryTokenStore::new())
+        .expect("valid client options")
+}
+
+/// Logs the user in through the sandbox (code, then exchange) and returns the web token.
+pub(crate) async fn web_login(sandbox: &Sandbox, client: &Client) -> OAuthToken {
+    let code = sandbox
+        .issue_code(APPID, OPENID, Scope::UserInfo)
+        .expect("a registered user");
+    client
+        .exchange_code(&code)
+        .await
+        .expect("the code exchange")
+}
+
+/// The exact URL `user_info` sends: the same parameters in the same order.
+pub(crate) fn userinfo_url(base: &str, login: &OAuthToken) -> String {
+    urlenc::url_with_query(
+        &format!("{base}{}", paths::USERINFO),
+        &[
+            ("access_token", login.access_token.secret()),
+            ("openid", login.openid.as_str()),
+            ("lang", LANG.as_str()),
+        ],
+    )
+}
+
+/// One call through wx.
+pub(crate) async fn sdk_user_info(client: &Client, login: &OAuthToken) -> UserInfo {
+    client
+        .user_info(&login.access_token, &login.openid, LANG)
+        .await
+        .expect("user_info through wx")
+}
+
+/// One bare GET of the same URL: status checked and the whole body read; returns its length.
+pub(crate) async fn bare_get(http: &reqwest::Client, url: &str) -> usize {
+    let response = http.get(url).send().await.expect("the bare GET");
+    assert!(response.status().is_success(), "{}", response.status());
+    response
+        .bytes()
+        .await
+        .expect("the body of the bare GET")
+        .len()
+}
+
+/// The bare GET plus the one thing any caller then does: decode the profile with serde_json.
+pub(crate) async fn bare_get_decoded(http: &reqwest::Client, url: &str) -> UserInfo {
+    let response = http.get(url).send().await.expect("the bare GET");
+    assert!(response.status().is_success(), "{}", response.status());
+    let body = response.bytes().await.expect("the body of the bare GET");
+    serde_json::from_slice(&body).expect("a profile")
+}
+
+/// Per-call times of two variants measured in alternating rounds (A then B, then B then A...),
+/// so that drift of a shared machine hits both alike.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Interleaved {
+    /// Median over rounds of A's mean time per call.
+    pub(crate) a: Duration,
+    /// Median over rounds of B's mean time per call.
+    pub(crate) b: Duration,
+    /// Median over rounds of the per-round ratio A / B.
+    pub(crate) ratio: f64,
+    pub(crate) rounds: usize,
+    pub(crate) calls_per_round: u32,
+}
+
+impl Interleaved {
+    /// `rounds` rounds of `calls` sequential calls of each variant.
+    pub(crate) async fn measure<FA, FB>(
+        rounds: usize,
+        calls: u32,
+        mut a: FA,
+        mut b: FB,
+    ) -> Interleaved
+    where
+        FA: AsyncFnMut(),
+        FB: AsyncFnMut(),
+    {
+        let mut ta = Vec::with_capacity(rounds);
+        let mut tb = Vec::with_capacity(rounds);
+        for round in 0..rounds {
+            if round % 2 == 0 {
+                ta.push(time(calls, &mut a).await);
+                tb.push(time(calls, &mut b).await);
+            } else {
+                tb.push(time(calls, &mut b).await);
+                ta.push(time(calls, &mut a).await);
+            }
+        }
+        Interleaved::from_samples(&ta, &tb, calls)
+    }
+
+    /// From per-round times of A and B (each the time of `calls` calls).
+    pub(crate) fn from_samples(ta: &[Duration], tb: &[Duration], calls: u32) -> Interleaved {
+        let ratios: Vec<f64> = ta
+            .iter()
+            .zip(tb)
+            .map(|(a, b)| a.as_secs_f64() / b.as_secs_f64())
+            .collect();
+        Interleaved {
+            a: median_duration(ta) / calls,
+            b: median_duration(tb) / calls,
+            ratio: median(ratios),
+            rounds: ta.len(),
+            calls_per_round: calls,
+        }
+    }
+}
+
+async fn time<F: AsyncFnMut()>(calls: u32, f: &mut F) -> Duration {
+    let started = Instant::now();
+    for _ in 0..calls {
+        f().await;
+    }
+    started.elapsed()
+}
+
+pub(crate) fn median_duration(samples: &[Duration]) -> Duration {
+    let mut v = samples.to_vec();
+    v.sort_unstable();
+    v.get(v.len() / 2).copied().unwrap_or_default()
+}
+
+pub(crate) fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_unstable_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+/// `1.234 µs` style.
+pub(crate) fn fmt_duration(d: Duration) -> String {
+    let ns = d.as_secs_f64() * 1e9;
+    if ns < 1_000.0 {
+        format!("{ns:.1} ns")
+    } else if ns < 1_000_000.0 {
+        format!("{:.2} µs", ns / 1e3)
+    } else {
+        format!("{:.2} ms", ns / 1e6)
+    }
+}
+
+/// "met" / "MISSED" for a goal.
+pub(crate) fn verdict(met: bool) -> &'static str {
+    if met { "met" } else { "MISSED" }
+}

@@ -1,0 +1,387 @@
+//! Bench 4, throughput and memory.
+//!
+//! - Calls per second with 64 concurrent tasks, each calling `user_info` through
+//!   `OfficialAccount<ReqwestTransport, MemoryTokenStore>` against the sandbox server on
+//!   loopback, versus the same 64 tasks sending the same GET with a bare `reqwest::Client`.
+//!   Criterion times one batch (64 tasks x 16 calls) and prints elements per second; the printed
+//!   ratio comes from interleaved batches in the same run.
+//! - Memory per in-flight call: a fresh child process (this binary, re-run as a probe) starts
+//!   1,000 calls that the sandbox holds open with its `Delay` fault, and reads its own
+//!   `VmRSS`/`VmHWM` from `/proc/self/status` while all of them are in flight, against its
+//!   baseline before it started them (runtime, client and pooled connection already warm). The
+//!   sandbox server runs in this (the parent) process, so its memory is not counted. The same
+//!   probe with the bare reqwest client is the baseline.
+
+mod common;
+
+use std::hint::black_box;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{Interleaved, Served, report};
+use criterion::{Criterion, Throughput};
+use tokio::task::JoinSet;
+use wx_core::{AccessToken, OAuthToken, OpenId, RefreshToken};
+use wx_sandbox::{Fault, paths};
+
+const TASKS: usize = 64;
+const CALLS_PER_TASK: u32 = 16;
+
+/// Environment of a memory probe (the child process).
+const PROBE_ENV: &str = "WX_BENCH_MEMORY_PROBE";
+const BASE_ENV: &str = "WX_BENCH_BASE";
+const TOKEN_ENV: &str = "WX_BENCH_WEB_TOKEN";
+const OPENID_ENV: &str = "WX_BENCH_OPENID";
+const IN_FLIGHT_ENV: &str = "WX_BENCH_IN_FLIGHT";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Variant {
+    Wx,
+    Bare,
+}
+
+impl Variant {
+    fn name(self) -> &'static str {
+        match self {
+            Variant::Wx => "wx",
+            Variant::Bare => "bare_reqwest",
+        }
+    }
+
+    fn from_name(name: &str) -> Variant {
+        match name {
+            "wx" => Variant::Wx,
+            "bare_reqwest" => Variant::Bare,
+            other => panic!("unknown probe variant {other:?}"),
+        }
+    }
+}
+
+/// What one variant needs to make calls; cheap to clone into tasks.
+#[derive(Clone)]
+struct Caller {
+    variant: Variant,
+    client: common::Client,
+    http: reqwest::Client,
+    login: Arc<OAuthToken>,
+    url: Arc<str>,
+}
+
+impl Caller {
+    fn new(variant: Variant, base: &str, login: OAuthToken) -> Caller {
+        Caller {
+            variant,
+            client: common::client(base),
+            http: common::bare_client(),
+            url: common::userinfo_url(base, &login).into(),
+            login: Arc::new(login),
+        }
+    }
+
+    /// One call; returns the openid of the profile, so that both variants do the same work.
+    async fn call(&self) -> OpenId {
+        match self.variant {
+            Variant::Wx => {
+                common::sdk_user_info(&self.client, &self.login)
+                    .await
+                    .openid
+            }
+            Variant::Bare => common::bare_get_decoded(&self.http, &self.url).await.openid,
+        }
+    }
+}
+
+/// `TASKS` tasks, each making `per_task` calls one after another.
+async fn batch(caller: &Caller, per_task: u32) {
+    let mut tasks = JoinSet::new();
+    for _ in 0..TASKS {
+        let caller = caller.clone();
+        tasks.spawn(async move {
+            for _ in 0..per_task {
+                black_box(caller.call().await);
+            }
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.expect("a calling task");
+    }
+}
+
+fn main() {
+    if let Ok(variant) = std::env::var(PROBE_ENV) {
+        memory_probe(Variant::from_name(&variant));
+        return;
+    }
+    let full = common::full_run();
+    let served = Served::start();
+    // A server-style runtime for the callers; the sandbox server has its own thread.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("the client runtime");
+    let login = rt.block_on(async {
+        let client = common::client(&served.base);
+        common::web_login(&served.sandbox, &client).await
+    });
+    let wx = Caller::new(Variant::Wx, &served.base, login.clone());
+    let bare = Caller::new(Variant::Bare, &served.base, login.clone());
+    rt.block_on(async {
+        assert_eq!(wx.call().await.as_str(), common::OPENID);
+        assert_eq!(bare.call().await.as_str(), common::OPENID);
+    });
+
+    let mut c = Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(5))
+        .sample_size(10)
+        .configure_from_args();
+    {
+        let mut group = c.benchmark_group("throughput/user_info_64_tasks");
+        group.throughput(Throughput::Elements(
+            (TASKS as u64) * u64::from(CALLS_PER_TASK),
+        ));
+        for caller in [&wx, &bare] {
+            group.bench_function(caller.variant.name(), |b| {
+                b.to_async(&rt).iter(|| batch(caller, CALLS_PER_TASK));
+            });
+        }
+        group.finish();
+    }
+
+    // Interleaved batches: one "call" of the timer is one batch of TASKS x per_task calls.
+    let (rounds, per_task) = if full { (9, 64) } else { (1, 2) };
+    let before = served.sandbox.count(paths::USERINFO);
+    let r = rt.block_on(Interleaved::measure(
+        rounds,
+        1,
+        async || batch(&wx, per_task).await,
+        async || batch(&bare, per_task).await,
+    ));
+    let calls = TASKS as u64 * u64::from(per_task);
+    assert_eq!(
+        served.sandbox.count(paths::USERINFO) - before,
+        2 * calls * rounds as u64,
+        "every call reached the server"
+    );
+    let per_sec = |d: Duration| calls as f64 / d.as_secs_f64();
+    report(&format!(
+        "throughput: {TASKS} tasks, user_info via wx {:.0} calls/s vs bare reqwest (+serde_json) {:.0} calls/s: \
+         wx/bare {:.3} [median of {} interleaved batches of {} calls]",
+        per_sec(r.a),
+        per_sec(r.b),
+        1.0 / r.ratio,
+        r.rounds,
+        calls,
+    ));
+
+    let in_flight = if full { 1_000 } else { 50 };
+    let hold = if full {
+        Duration::from_secs(5)
+    } else {
+        Duration::from_secs(2)
+    };
+    let wx_mem = measure_memory(&served, &login, Variant::Wx, in_flight, hold);
+    let bare_mem = measure_memory(&served, &login, Variant::Bare, in_flight, hold);
+    for m in [&wx_mem, &bare_mem] {
+        report(&format!(
+            "memory: {} with {} calls in flight: VmRSS +{} KiB, VmHWM +{} KiB over the warm baseline \
+             ({} KiB): {:.1} KiB per in-flight call ({:.1} MiB per thousand; peak {:.1} KiB per call)",
+            m.variant.name(),
+            m.in_flight,
+            m.rss_delta(),
+            m.hwm_delta(),
+            m.rss_before,
+            m.rss_per_call(),
+            m.rss_per_call() * 1000.0 / 1024.0,
+            m.hwm_per_call(),
+        ));
+    }
+    report(&format!(
+        "memory: wx/bare per in-flight call {:.2} (wx adds {:.1} KiB per call over bare reqwest)",
+        wx_mem.rss_per_call() / bare_mem.rss_per_call(),
+        wx_mem.rss_per_call() - bare_mem.rss_per_call(),
+    ));
+    drop(served);
+    c.final_summary();
+}
+
+/// What a probe saw, in KiB.
+#[derive(Debug)]
+struct Memory {
+    variant: Variant,
+    in_flight: u64,
+    rss_before: u64,
+    hwm_before: u64,
+    rss_during: u64,
+    hwm_during: u64,
+}
+
+impl Memory {
+    fn rss_delta(&self) -> u64 {
+        self.rss_during.saturating_sub(self.rss_before)
+    }
+    /// The peak above the baseline; 0 when the process had peaked higher before (start-up).
+    fn hwm_delta(&self) -> u64 {
+        if self.hwm_during > self.hwm_before {
+            self.hwm_during.saturating_sub(self.rss_before)
+        } else {
+            0
+        }
+    }
+    fn rss_per_call(&self) -> f64 {
+        self.rss_delta() as f64 / self.in_flight as f64
+    }
+    fn hwm_per_call(&self) -> f64 {
+        self.hwm_delta() as f64 / self.in_flight as f64
+    }
+}
+
+/// Runs one probe: a fresh process, so that neither variant inherits the other's heap.
+fn measure_memory(
+    served: &Served,
+    login: &OAuthToken,
+    variant: Variant,
+    in_flight: u64,
+    hold: Duration,
+) -> Memory {
+    let exe = std::env::current_exe().expect("the bench executable");
+    let mut child = Command::new(exe)
+        .env(PROBE_ENV, variant.name())
+        .env(BASE_ENV, &served.base)
+        .env(TOKEN_ENV, login.access_token.secret())
+        .env(OPENID_ENV, login.openid.as_str())
+        .env(IN_FLIGHT_ENV, in_flight.to_string())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start the memory probe");
+    let mut to_child = child.stdin.take().expect("probe stdin");
+    let mut from_child = BufReader::new(child.stdout.take().expect("probe stdout"));
+    let mut line = String::new();
+    let mut read_line = |expect: &str| -> String {
+        line.clear();
+        from_child
+            .read_line(&mut line)
+            .expect("read from the probe");
+        assert!(
+            line.starts_with(expect),
+            "the probe said {line:?}, expected {expect:?}"
+        );
+        line.trim_end().to_owned()
+    };
+
+    read_line("ready");
+    // Hold the next `in_flight` profile requests open; the warm-up call already went through.
+    let sandbox = &served.sandbox;
+    sandbox
+        .faults()
+        .script_for(paths::USERINFO, (0..in_flight).map(|_| Fault::Delay(hold)));
+    let received = sandbox.count(paths::USERINFO);
+    writeln!(to_child, "go").expect("signal the probe");
+    let started = Instant::now();
+    while sandbox.count(paths::USERINFO) < received + in_flight {
+        assert!(
+            started.elapsed() < hold / 2,
+            "only {} of {in_flight} calls reached the sandbox within {:?}: the hold is too short",
+            sandbox.count(paths::USERINFO) - received,
+            hold / 2
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    writeln!(to_child, "measure").expect("signal the probe");
+    let result = read_line("result");
+    let status = child.wait().expect("the probe exits");
+    assert!(status.success(), "the memory probe failed: {status}");
+    assert_eq!(sandbox.faults().pending(), 0, "every held call was served");
+
+    let numbers: Vec<u64> = result
+        .split_whitespace()
+        .skip(1)
+        .map(|n| n.parse().expect("a number from the probe"))
+        .collect();
+    let [rss_before, hwm_before, rss_during, hwm_during, ok] = numbers[..] else {
+        panic!("malformed probe result {result:?}");
+    };
+    assert_eq!(ok, in_flight, "every held call succeeded");
+    Memory {
+        variant,
+        in_flight,
+        rss_before,
+        hwm_before,
+        rss_during,
+        hwm_during,
+    }
+}
+
+/// `VmRSS` and `VmHWM` of this process, in KiB.
+fn rss_and_hwm() -> (u64, u64) {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    let field = |name: &str| -> u64 {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in /proc/self/status"))
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// The child: warm up, report "ready"; on "go" start the calls; on "measure" read the memory
+/// figures while they are held open; then wait for all of them and print "result ...".
+#[allow(clippy::print_stdout)] // The protocol with the parent is stdout lines.
+fn memory_probe(variant: Variant) {
+    let var = |name: &str| std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set"));
+    let base = var(BASE_ENV);
+    // Only the web token and the openid are sent; the rest is not used by `user_info`.
+    let login = OAuthToken {
+        access_token: AccessToken::new(var(TOKEN_ENV)),
+        expires_in: 7200,
+        refresh_token: RefreshToken::new("unused"),
+        openid: OpenId::from(var(OPENID_ENV)),
+        scope: "snsapi_userinfo".to_owned(),
+        is_snapshotuser: false,
+        unionid: None,
+    };
+    let in_flight: u64 = var(IN_FLIGHT_ENV).parse().expect("a count");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("the probe runtime");
+    let caller = Caller::new(variant, &base, login);
+    rt.block_on(async {
+        // Warm: runtime threads, the client, one pooled connection, lazy statics.
+        assert_eq!(caller.call().await.as_str(), common::OPENID);
+    });
+    let stdin = std::io::stdin();
+    let mut commands = stdin.lock().lines();
+    let mut next = |expect: &str| {
+        let line = commands
+            .next()
+            .expect("the parent closed the pipe")
+            .expect("read from the parent");
+        assert_eq!(line, expect);
+    };
+    println!("ready");
+    next("go");
+    let (rss_before, hwm_before) = rss_and_hwm();
+    let mut tasks = JoinSet::new();
+    for _ in 0..in_flight {
+        let caller = caller.clone();
+        tasks.spawn_on(async move { caller.call().await }, rt.handle());
+    }
+    next("measure");
+    let (rss_during, hwm_during) = rss_and_hwm();
+    let ok = rt.block_on(async {
+        let mut ok = 0u64;
+        while let Some(done) = tasks.join_next().await {
+            assert_eq!(done.expect("a calling task").as_str(), common::OPENID);
+            ok += 1;
+        }
+        ok
+    });
+    println!("result {rss_before} {hwm_before} {rss_during} {hwm_during} {ok}");
+}

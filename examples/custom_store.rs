@@ -9,6 +9,8 @@
 //! cargo run --example custom_store
 //! ```
 
+#![allow(clippy::print_stdout)] // An example reports to its terminal.
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -35,7 +37,10 @@ struct FileTokenStore {
 
 impl FileTokenStore {
     fn new(path: impl Into<PathBuf>) -> Self {
-        FileTokenStore { path: path.into(), lock: Mutex::new(()) }
+        FileTokenStore {
+            path: path.into(),
+            lock: Mutex::new(()),
+        }
     }
 
     async fn load(&self, op: StoreOp) -> Result<FileContents, StoreError> {
@@ -49,8 +54,12 @@ impl FileTokenStore {
     async fn save(&self, op: StoreOp, contents: &FileContents) -> Result<(), StoreError> {
         let tmp = self.path.with_extension("tmp");
         let bytes = serde_json::to_vec(contents).map_err(|e| StoreError::new(op, e))?;
-        tokio::fs::write(&tmp, bytes).await.map_err(|e| StoreError::new(op, e))?;
-        tokio::fs::rename(&tmp, &self.path).await.map_err(|e| StoreError::new(op, e))
+        tokio::fs::write(&tmp, bytes)
+            .await
+            .map_err(|e| StoreError::new(op, e))?;
+        tokio::fs::rename(&tmp, &self.path)
+            .await
+            .map_err(|e| StoreError::new(op, e))
     }
 }
 
@@ -76,7 +85,10 @@ impl TokenStore for FileTokenStore {
         let mut contents = self.load(StoreOp::Set).await?;
         let now = to_ms(SystemTime::now());
         contents.tokens.retain(|_, (_, exp)| *exp > now);
-        contents.tokens.insert(key.to_string(), (token.secret().to_owned(), to_ms(token.expires_at)));
+        contents.tokens.insert(
+            key.to_string(),
+            (token.secret().to_owned(), to_ms(token.expires_at)),
+        );
         self.save(StoreOp::Set, &contents).await
     }
 
@@ -100,9 +112,18 @@ async fn main() {
     let store = Arc::new(FileTokenStore::new(&path));
     // The default lease methods grant every request (correct for one process), so the suite
     // is told not to expect exclusive leases.
-    token_store_conformance(store, ConformanceOptions { exclusive_leases: false }).await;
+    token_store_conformance(
+        store,
+        ConformanceOptions {
+            exclusive_leases: false,
+        },
+    )
+    .await;
     remove(&path);
-    println!("FileTokenStore at {} passed the wx TokenStore conformance suite", path.display());
+    println!(
+        "FileTokenStore at {} passed the wx TokenStore conformance suite",
+        path.display()
+    );
 }
 
 fn remove(path: &Path) {

@@ -92,6 +92,8 @@ type FlightRx = watch::Receiver<Option<Outcome>>;
 struct Slot {
     key: TokenKey,
     kind_name: &'static str,
+    /// A one-off value (see [`TokenManager::get_one_off`]) rather than a managed credential.
+    one_off: bool,
     state: Mutex<SlotState>,
 }
 
@@ -149,9 +151,15 @@ fn kind_name(kind: &TokenKind) -> &'static str {
         TokenKind::AccessToken => "access token",
         TokenKind::StableAccessToken => "stable access token",
         TokenKind::JsapiTicket => "jsapi ticket",
+        TokenKind::Custom(name) if name.starts_with(OAUTH_CODE_KIND_PREFIX) => {
+            "oauth code exchange"
+        }
         _ => "token",
     }
 }
+
+/// Kinds of the stored results of code exchanges start with this (see `oauth.rs`).
+pub(crate) const OAUTH_CODE_KIND_PREFIX: &str = "oauth_code:";
 
 /// The WeChat error that starts a cooldown: any that retrying cannot fix. On a token endpoint
 /// these are bad credentials, an IP not whitelisted, a used-up quota, a malformed request, and
@@ -186,33 +194,54 @@ impl<S: TokenStore + 'static> TokenManager<S> {
 
     /// The store key of `kind`.
     pub(crate) fn key(&self, kind: &TokenKind) -> TokenKey {
-        self.slot(kind).key.clone()
+        TokenKey::new(
+            self.shared.prefix.clone(),
+            self.shared.appid.clone(),
+            kind.clone(),
+        )
     }
 
-    fn slot(&self, kind: &TokenKind) -> Arc<Slot> {
+    fn slot(&self, kind: &TokenKind, one_off: bool) -> Arc<Slot> {
         let mut slots = lock(&self.shared.slots);
         if let Some(slot) = slots.get(kind) {
             return slot.clone();
         }
         let slot = Arc::new(Slot {
-            key: TokenKey::new(
-                self.shared.prefix.clone(),
-                self.shared.appid.clone(),
-                kind.clone(),
-            ),
+            key: self.key(kind),
             kind_name: kind_name(kind),
+            one_off,
             state: Mutex::default(),
         });
         slots.insert(kind.clone(), slot.clone());
         slot
     }
 
+    /// Forgets a one-off slot once its flight is over, so that the map holds only the values
+    /// being fetched right now. A caller that still holds the `Arc` may start one more flight on
+    /// it; that flight re-reads the store first, so it finds the stored result.
+    fn forget(&self, slot: &Arc<Slot>) {
+        let mut slots = lock(&self.shared.slots);
+        if slots
+            .get(slot.key.kind())
+            .is_some_and(|current| Arc::ptr_eq(current, slot))
+        {
+            slots.remove(slot.key.kind());
+        }
+    }
+
     fn now(&self) -> SystemTime {
         self.shared.clock.now()
     }
 
-    fn is_fresh(&self, token: &StoredToken, now: SystemTime) -> bool {
-        now.checked_add(self.shared.policy.margin)
+    /// Whether `token` is served as it is: outside the margin for a managed credential,
+    /// unexpired for a one-off value.
+    fn is_fresh(&self, slot: &Slot, token: &StoredToken, now: SystemTime) -> bool {
+        let margin = if slot.one_off {
+            Duration::ZERO
+        } else {
+            self.shared.policy.margin
+        };
+        now.checked_add(margin)
             .is_some_and(|t| t < token.expires_at)
     }
 
@@ -222,11 +251,11 @@ impl<S: TokenStore + 'static> TokenManager<S> {
     where
         F: FnOnce() -> FetchFuture + Send + 'static,
     {
-        let slot = self.slot(kind);
+        let slot = self.slot(kind, false);
         let policy = &self.shared.policy;
         if let Some(token) = self.shared.store.get(&slot.key).await? {
             let now = self.now();
-            if policy.consumer_only || self.is_fresh(&token, now) {
+            if policy.consumer_only || self.is_fresh(&slot, &token, now) {
                 return Ok(token);
             }
             if policy.refresh_ahead && !token.is_expired_at(now) {
@@ -247,6 +276,29 @@ impl<S: TokenStore + 'static> TokenManager<S> {
         }
     }
 
+    /// A one-off value of `kind`, such as the result of exchanging one OAuth code: the stored
+    /// value while it is unexpired (no margin), otherwise `fetch` runs once for all concurrent
+    /// callers in this process and, through the store's lease, once in the fleet (a process
+    /// that finds the lease taken waits for the value to appear). Unlike a managed credential,
+    /// consumer-only mode and refresh-ahead do not apply, a failure starts no cooldown (each
+    /// new caller may try again), and nothing of the kind is kept in memory once its fetch
+    /// ends: the store is what remembers.
+    pub(crate) async fn get_one_off<F>(&self, kind: &TokenKind, fetch: F) -> Result<StoredToken>
+    where
+        F: FnOnce() -> FetchFuture + Send + 'static,
+    {
+        let key = self.key(kind);
+        if let Some(value) = self.shared.store.get(&key).await?
+            && !value.is_expired_at(self.now())
+        {
+            return Ok(value);
+        }
+        let slot = self.slot(kind, true);
+        match self.try_start(&slot, fetch, false)? {
+            Start::Started(rx) | Start::Busy(rx, _) => wait(rx).await,
+        }
+    }
+
     /// Fetches a new value of `kind` whatever the cached one, after any refresh in flight (used
     /// for the stable token's force refresh).
     pub(crate) async fn refresh<F>(&self, kind: &TokenKind, fetch: F) -> Result<StoredToken>
@@ -254,7 +306,7 @@ impl<S: TokenStore + 'static> TokenManager<S> {
         F: FnOnce() -> FetchFuture + Send + 'static,
     {
         self.refuse_if_consumer()?;
-        let slot = self.slot(kind);
+        let slot = self.slot(kind, false);
         let mut fetch = fetch;
         loop {
             match self.try_start(&slot, fetch, true)? {
@@ -271,17 +323,16 @@ impl<S: TokenStore + 'static> TokenManager<S> {
     /// Removes the stored value of `kind` if it still is `rejected` (WeChat refused it).
     /// Returns whether it did; `false` means someone already replaced it.
     pub(crate) async fn invalidate(&self, kind: &TokenKind, rejected: &str) -> Result<bool> {
-        let slot = self.slot(kind);
         Ok(self
             .shared
             .store
-            .compare_and_delete(&slot.key, rejected)
+            .compare_and_delete(&self.key(kind), rejected)
             .await?)
     }
 
     /// Refuses when `kind` is in a fetch cooldown.
     pub(crate) fn check_cooldown(&self, kind: &TokenKind) -> Result<()> {
-        let slot = self.slot(kind);
+        let slot = self.slot(kind, false);
         let mut state = lock(&slot.state);
         self.cooldown_refusal(&mut state).map_or(Ok(()), Err)
     }
@@ -324,7 +375,9 @@ impl<S: TokenStore + 'static> TokenManager<S> {
         if let Some(rx) = &state.flight {
             return Ok(Start::Busy(rx.clone(), fetch));
         }
-        if let Some(refusal) = self.cooldown_refusal(&mut state) {
+        if !slot.one_off
+            && let Some(refusal) = self.cooldown_refusal(&mut state)
+        {
             return Err(refusal);
         }
         let (tx, rx) = watch::channel(None);
@@ -348,15 +401,21 @@ impl<S: TokenStore + 'static> TokenManager<S> {
                     match &outcome {
                         Ok(_) => state.cooldown = None,
                         Err(e) => {
-                            if let Some(cause) = cooldown_cause(e) {
+                            if let Some(cause) = cooldown_cause(e).filter(|_| !slot.one_off) {
                                 let cooldown = manager.shared.policy.cooldown;
                                 tracing::warn!(error = %e, ?cooldown, "token fetch failed; refusing fetches during the cooldown");
                                 state.cooldown = Some((cause.clone(), manager.now() + cooldown));
+                            } else if slot.one_off {
+                                // The callers get the error; a used code is no news to log.
+                                tracing::debug!(error = %e, "one-off fetch failed");
                             } else {
                                 tracing::warn!(error = %e, "token refresh failed");
                             }
                         }
                     }
+                }
+                if slot.one_off {
+                    manager.forget(&slot);
                 }
                 tx.send_replace(Some(outcome));
             }
@@ -381,7 +440,7 @@ impl<S: TokenStore + 'static> TokenManager<S> {
                 store.get(&slot.key).await?
             };
             if let Some(token) = &current
-                && self.is_fresh(token, self.now())
+                && self.is_fresh(slot, token, self.now())
             {
                 return Ok(token.clone());
             }
@@ -389,7 +448,18 @@ impl<S: TokenStore + 'static> TokenManager<S> {
                 .try_acquire_lease(&slot.key, &owner, policy.lease_ttl)
                 .await?
             {
-                let result = self.fetch_and_store(slot, fetch).await;
+                // Another member may have stored a token and released the lease between our
+                // read and our acquire: read again under the lease before spending a fetch.
+                let stored = if force {
+                    Ok(None)
+                } else {
+                    store.get(&slot.key).await
+                };
+                let result = match stored {
+                    Ok(Some(token)) if self.is_fresh(slot, &token, self.now()) => Ok(token),
+                    Ok(_) => self.fetch_and_store(slot, fetch).await,
+                    Err(e) => Err(e.into()),
+                };
                 if let Err(e) = store.release_lease(&slot.key, &owner).await {
                     tracing::warn!(error = %e, "could not release the refresh lease; it will expire");
                 }
@@ -446,11 +516,15 @@ impl<S: TokenStore + 'static> TokenManager<S> {
         };
         let lifetime = Duration::from_secs(fetched.expires_in.min(MAX_LIFETIME_SECS));
         let token = StoredToken::new(fetched.value, fetched_at + lifetime);
-        if lifetime <= policy.margin {
+        if !slot.one_off && lifetime <= policy.margin {
             tracing::warn!(?lifetime, margin = ?policy.margin, "WeChat returned a lifetime shorter than the expiry margin");
         }
         match self.shared.store.set(&slot.key, token.clone()).await {
-            Ok(()) => tracing::info!(expires_in = fetched.expires_in, "stored a new token"),
+            Ok(()) => tracing::info!(
+                kind = slot.kind_name,
+                expires_in = fetched.expires_in,
+                "stored a new token"
+            ),
             Err(e) => tracing::warn!(
                 error = %e,
                 "fetched a new token but could not store it; handing it to the waiting callers"

@@ -65,6 +65,9 @@ struct Config {
     retry: RetryPolicy,
     mode: TokenMode,
     deadline: Duration,
+    /// How long the result of a code exchange is kept for a repeat of the same code; `None`:
+    /// not kept.
+    code_window: Option<Duration>,
 }
 
 /// Force refreshes of the stable token made by this client.
@@ -118,6 +121,8 @@ pub(crate) struct Inner<T, S> {
     config: Config,
     tokens: TokenManager<S>,
     force_log: Mutex<ForceLog>,
+    /// When this client last dropped a rejected JS-SDK ticket.
+    ticket_dropped_at: Mutex<Option<SystemTime>>,
 }
 
 /// A WeChat Official Account client: the OAuth web login, user profiles, and any server API
@@ -194,6 +199,7 @@ pub struct Builder {
     lease_wait: Duration,
     refresh_ahead: bool,
     consumer_only: bool,
+    code_window: Option<Duration>,
 }
 
 impl Builder {
@@ -215,6 +221,7 @@ impl Builder {
             lease_wait: Duration::from_secs(30),
             refresh_ahead: false,
             consumer_only: false,
+            code_window: None,
         }
     }
 
@@ -305,13 +312,27 @@ impl Builder {
         self
     }
 
+    /// Idempotent code exchange (default off): the result of
+    /// [`exchange_code`](OfficialAccount::exchange_code) is kept in the store under the code for
+    /// `window` (at most the web token's lifetime), so that exchanging the same code again in
+    /// that time (WeChat's double redirect, the browser's back button or refresh) gets the same
+    /// answer instead of WeChat's `40163`, and concurrent exchanges of one code send one
+    /// request. The entry holds the user's web token and refresh token: keep `window` short
+    /// (a minute; WeChat's codes live 5 minutes) and see the crate docs on replay.
+    ///
+    /// `build` rejects a window under one second.
+    pub fn idempotent_code_exchange(mut self, window: Duration) -> Self {
+        self.code_window = Some(window);
+        self
+    }
+
     /// Builds the client.
     ///
     /// # Errors
     /// [`Error::InvalidInput`] naming the option: an empty, oversized or malformed AppID (ASCII
     /// letters, digits, `_` and `-` only, so store keys cannot collide), AppSecret or key prefix;
     /// a base URL that is not an absolute `http(s)://host[/path]` without query or fragment; a
-    /// zero deadline or lease TTL.
+    /// zero deadline or lease TTL; an idempotent-exchange window under one second.
     pub fn build<T, S>(self, transport: T, store: S) -> Result<OfficialAccount<T, S>>
     where
         T: HttpTransport + 'static,
@@ -337,6 +358,13 @@ impl Builder {
         }
         if self.lease_ttl.is_zero() {
             return Err(InvalidInput::new("lease_ttl", "must be greater than zero").into());
+        }
+        if self.code_window.is_some_and(|w| w < Duration::from_secs(1)) {
+            return Err(InvalidInput::new(
+                "idempotent_code_exchange",
+                "the window must be at least one second",
+            )
+            .into());
         }
         let tokens = TokenManager::new(
             store,
@@ -364,9 +392,11 @@ impl Builder {
                     retry: self.retry,
                     mode: self.mode,
                     deadline: self.deadline,
+                    code_window: self.code_window,
                 },
                 tokens,
                 force_log: Mutex::default(),
+                ticket_dropped_at: Mutex::default(),
             }),
         })
     }
@@ -454,6 +484,19 @@ impl<T, S> OfficialAccount<T, S> {
     pub(crate) fn secret(&self) -> &AppSecret {
         &self.inner.secret
     }
+
+    /// The window of the idempotent code exchange, when on.
+    pub(crate) fn code_window(&self) -> Option<Duration> {
+        self.inner.config.code_window
+    }
+
+    /// When this client last dropped a rejected JS-SDK ticket.
+    pub(crate) fn ticket_dropped_at(&self) -> std::sync::MutexGuard<'_, Option<SystemTime>> {
+        self.inner
+            .ticket_dropped_at
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 impl<T, S> OfficialAccount<T, S>
@@ -478,7 +521,6 @@ where
     /// refresh-ahead and consumer-only modes). `fetch` gets a clone of the client and runs only
     /// when this caller starts the refresh; it usually calls
     /// [`call_with_token`](Self::call_with_token).
-    #[allow(dead_code)] // Used by the JS-SDK module as it lands; exercised by the tests below.
     pub(crate) async fn managed_value<F>(&self, kind: TokenKind, fetch: F) -> Result<StoredToken>
     where
         F: FnOnce(Self) -> FetchFuture + Send + 'static,
@@ -487,9 +529,13 @@ where
         self.inner.tokens.get(&kind, move || fetch(this)).await
     }
 
+    /// The token manager, for extensions in this crate (one-off values such as code exchanges).
+    pub(crate) fn tokens(&self) -> &TokenManager<S> {
+        &self.inner.tokens
+    }
+
     /// Drops the stored value of `kind` if it still is `rejected`; see
     /// [`invalidate_access_token`](Self::invalidate_access_token).
-    #[allow(dead_code)] // Used by the JS-SDK module as it lands; exercised by the tests below.
     pub(crate) async fn invalidate_managed_value(
         &self,
         kind: &TokenKind,
@@ -653,7 +699,7 @@ where
         self.with_deadline(ep.name(), fut).instrument(span).await
     }
 
-    async fn with_deadline<R>(
+    pub(crate) async fn with_deadline<R>(
         &self,
         operation: &'static str,
         fut: impl Future<Output = Result<R>>,

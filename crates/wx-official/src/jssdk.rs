@@ -34,7 +34,7 @@ use std::fmt::Write as _;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use rand::distr::{Alphanumeric, SampleString};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha1::{Digest, Sha1};
 use wx_core::{AppId, InvalidInput, Ticket};
 
@@ -54,8 +54,10 @@ pub const MAX_NONCE_LEN: usize = 64;
 /// `nonceStr`, `signature`, plus `url` (the URL that was signed, for the page to check it is the
 /// one it runs on). `jsApiList` and `debug` are the page's choice and are not included.
 ///
-/// None of these values is secret: they are sent to the browser.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+/// None of these values is secret: they are sent to the browser. It also deserialises from
+/// that JSON, so a page can send back the configuration that failed
+/// ([`OfficialAccount::invalidate_jsapi_ticket_for`](crate::OfficialAccount::invalidate_jsapi_ticket_for)).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct JsSdkConfig {

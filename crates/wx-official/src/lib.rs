@@ -6,6 +6,7 @@ mod client;
 mod endpoint;
 mod oauth;
 mod retry;
+mod ticket;
 mod token;
 
 pub use authorize::{AuthorizeUrl, MAX_REDIRECT_URI_LEN, MAX_STATE_LEN};
@@ -14,7 +15,10 @@ pub use client::{
     STABLE_FORCE_REFRESH_DAILY_LIMIT, STABLE_FORCE_REFRESH_SPACING, TokenMode,
 };
 pub use endpoint::Endpoint;
+pub use jssdk::JsSdkConfig;
 pub use retry::RetryPolicy;
+pub use state::{StateError, StateSigner, VerifiedState};
+pub use ticket::JSAPI_TICKET_INVALIDATION_SPACING;
 /// The contracts this crate builds on, re-exported so one dependency suffices.
 pub use wx_core;
 

@@ -5,15 +5,21 @@
 //! returned to the caller (refresh it with [`OfficialAccount::refresh_oauth_token`]), never
 //! answered by refetching the base token.
 
-use serde::Deserialize;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
 use serde::de::IgnoredAny;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tracing::Instrument as _;
 use wx_core::{
-    AccessToken, ApiErrorKind, Error, HttpTransport, Lang, OAuthToken, OpenId, RefreshToken,
-    Result, TokenStore, UserInfo, check_arg,
+    AccessToken, ApiErrorKind, DecodeError, DecodeReason, Error, HttpTransport, Lang, OAuthToken,
+    OpenId, RefreshToken, Result, StoredToken, TokenKind, TokenStore, UserInfo, check_arg,
 };
 
 use crate::client::{MAX_TOKEN_LEN, OfficialAccount};
 use crate::endpoint::Endpoint;
+use crate::jssdk::hex_lower;
+use crate::token::{FetchFuture, Fetched, OAUTH_CODE_KIND_PREFIX};
 
 /// Longest OAuth `code` accepted (WeChat's are 32 characters).
 pub(crate) const MAX_CODE_LEN: usize = 512;
@@ -28,6 +34,78 @@ struct AuthAnswer {
     errcode: IgnoredAny,
 }
 
+const CODE_ENDPOINT: &str = "sns/oauth2/access_token";
+
+/// The store kind of a code's exchange result: `oauth_code:` and the SHA-256 of the code in
+/// lowercase hex. Hashing keeps keys short and of one alphabet whatever the code holds, and
+/// keeps codes out of key listings (a code in its 5 minutes is a credential).
+pub(crate) fn code_kind(code: &str) -> TokenKind {
+    let digest = Sha256::digest(code.as_bytes());
+    TokenKind::Custom(format!("{OAUTH_CODE_KIND_PREFIX}{}", hex_lower(&digest)).into())
+}
+
+/// An exchange result as kept in the store: WeChat's own answer shape (so the crate's one
+/// `OAuthToken` decoder reads it back) plus the time it was received, to report the web
+/// token's remaining lifetime on a repeat. Private, so that the secret types themselves never
+/// become serialisable.
+#[derive(Serialize)]
+struct ExchangeRecord<'a> {
+    access_token: &'a str,
+    expires_in: u64,
+    refresh_token: &'a str,
+    openid: &'a str,
+    scope: &'a str,
+    is_snapshotuser: u8,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unionid: Option<&'a str>,
+    received_at: u64,
+}
+
+#[derive(Deserialize)]
+struct StoredExchange {
+    #[serde(flatten)]
+    token: OAuthToken,
+    received_at: u64,
+}
+
+fn unix_secs(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+fn encode_exchange(token: &OAuthToken, received_at: SystemTime) -> Result<String> {
+    let record = ExchangeRecord {
+        access_token: token.access_token.secret(),
+        expires_in: token.expires_in,
+        refresh_token: token.refresh_token.secret(),
+        openid: token.openid.as_str(),
+        scope: &token.scope,
+        is_snapshotuser: u8::from(token.is_snapshotuser),
+        unionid: token.unionid.as_ref().map(|u| u.as_str()),
+        received_at: unix_secs(received_at),
+    };
+    // Serialising strings and numbers cannot fail; map it anyway, without the value.
+    serde_json::to_string(&record).map_err(|_| stored_exchange_error())
+}
+
+fn stored_exchange_error() -> Error {
+    DecodeError {
+        endpoint: CODE_ENDPOINT,
+        path: "(stored exchange)".to_owned(),
+        reason: DecodeReason::Data,
+    }
+    .into()
+}
+
+/// Reads a stored exchange back, with `expires_in` counted from `now`.
+fn decode_exchange(stored: &StoredToken, now: SystemTime) -> Result<OAuthToken> {
+    let record: StoredExchange =
+        serde_json::from_str(stored.secret()).map_err(|_| stored_exchange_error())?;
+    let mut token = record.token;
+    let elapsed = unix_secs(now).saturating_sub(record.received_at);
+    token.expires_in = token.expires_in.saturating_sub(elapsed);
+    Ok(token)
+}
+
 impl<T, S> OfficialAccount<T, S>
 where
     T: HttpTransport + 'static,
@@ -40,6 +118,14 @@ where
     /// timeout or a 5xx (the first try may have used the code and a repeat would only report
     /// `40163`); it is retried only on a connect failure or WeChat's `-1` busy.
     ///
+    /// With [`Builder::idempotent_code_exchange`](crate::Builder::idempotent_code_exchange) the
+    /// answer is kept in the store under the code for the window: the same code again within
+    /// it is answered from the store (with `expires_in` counted down), concurrent exchanges of
+    /// one code send one request (one per fleet with a store that grants exclusive leases), and
+    /// the exchange runs as its own task, so a callback request that is dropped midway still
+    /// leaves the answer for the browser's retry. Failures are not kept. Works in consumer-only
+    /// mode too: a code exchange is not a token fetch.
+    ///
     /// # Errors
     /// - [`Error::InvalidInput`] (argument `code`) for an empty, oversized or control-character
     ///   code, before any request.
@@ -47,8 +133,24 @@ where
     ///   [`Error::is_login_restart_required`] is true; send the user through login again.
     /// - [`Error::Api`] for credential errors (`40013`, `40125`...), transport, status, decode
     ///   and deadline errors as [`call`](Self::call).
+    /// - [`Error::Store`] (idempotent exchange only) when the store fails before the exchange;
+    ///   [`Error::Decode`] when a kept answer cannot be read back.
     pub async fn exchange_code(&self, code: &str) -> Result<OAuthToken> {
         check_arg("code", code, MAX_CODE_LEN)?;
+        match self.code_window() {
+            None => self.exchange_code_upstream(code).await,
+            Some(window) => {
+                let fut = self.exchange_code_once(code, window);
+                let span = tracing::info_span!("wx.exchange_code", idempotent = true);
+                self.with_deadline("exchange_code", fut)
+                    .instrument(span)
+                    .await
+            }
+        }
+    }
+
+    /// The exchange request itself.
+    async fn exchange_code_upstream(&self, code: &str) -> Result<OAuthToken> {
         let ep = Endpoint::get("/sns/oauth2/access_token")
             .query("appid", self.appid().as_str())
             .query("secret", self.secret().secret())
@@ -56,6 +158,24 @@ where
             .query("grant_type", "authorization_code")
             .idempotent(false);
         self.call(ep).await
+    }
+
+    /// The idempotent exchange: a one-off value of the token manager, kept for
+    /// `min(window, expires_in)`.
+    async fn exchange_code_once(&self, code: &str, window: Duration) -> Result<OAuthToken> {
+        let (this, code_owned) = (self.clone(), code.to_owned());
+        let fetch = move || -> FetchFuture {
+            Box::pin(async move {
+                let token = this.exchange_code_upstream(&code_owned).await?;
+                let received_at = this.clock().now();
+                Ok(Fetched {
+                    value: encode_exchange(&token, received_at)?,
+                    expires_in: window.as_secs().min(token.expires_in),
+                })
+            })
+        };
+        let stored = self.tokens().get_one_off(&code_kind(code), fetch).await?;
+        decode_exchange(&stored, self.clock().now())
     }
 
     /// Renews a web-auth token with its 30-day refresh token (`GET /sns/oauth2/refresh_token`).

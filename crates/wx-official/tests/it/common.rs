@@ -9,6 +9,7 @@ use std::time::Duration;
 use wx_core::test_util::MockTransport;
 use wx_core::{AppSecret, Error, HttpRequest, ManualClock, MemoryTokenStore, SharedClock};
 use wx_official::{Builder, OfficialAccount, RetryPolicy};
+use wx_sandbox::{Sandbox, UserProfile};
 
 pub(crate) const APPID: &str = "wx1234567890abcdef";
 /// Distinctive values, so a leak is found by a plain substring search.
@@ -117,5 +118,48 @@ pub(crate) fn assert_no_secrets(e: &Error, secrets: &[&str]) {
             !text.contains(s),
             "secret {s:?} leaked into error text:\n{text}"
         );
+    }
+}
+
+/// The users registered with the sandbox app.
+pub(crate) const ALICE: &str = "o-alice-0123456789abcdefghij";
+pub(crate) const BOB: &str = "o-bob-0123456789abcdefghijkl";
+
+pub(crate) type SandboxClient = OfficialAccount<Sandbox, MemoryTokenStore>;
+
+/// A client on the in-process sandbox (the simulated WeChat), sharing the sandbox's clock.
+pub(crate) struct SandboxSetup {
+    pub(crate) client: SandboxClient,
+    pub(crate) sandbox: Sandbox,
+    pub(crate) store: MemoryTokenStore,
+}
+
+pub(crate) fn sandbox() -> Sandbox {
+    Sandbox::builder()
+        .app(APPID, SECRET)
+        .user(
+            APPID,
+            UserProfile::new(ALICE).nickname("Alice").unionid("u-alice"),
+        )
+        .user(APPID, UserProfile::new(BOB).nickname("Bob"))
+        .build()
+        .expect("valid sandbox set-up")
+}
+
+/// A client builder on the sandbox's clock.
+pub(crate) fn sandbox_builder(sandbox: &Sandbox) -> Builder {
+    builder(sandbox.clock())
+}
+
+pub(crate) fn sandbox_setup_with(options: impl FnOnce(Builder) -> Builder) -> SandboxSetup {
+    let sandbox = sandbox();
+    let store = MemoryTokenStore::with_clock(Arc::new(sandbox.clock().clone()));
+    let client = options(sandbox_builder(&sandbox))
+        .build(sandbox.clone(), store.clone())
+        .expect("valid options");
+    SandboxSetup {
+        client,
+        sandbox,
+        store,
     }
 }

@@ -153,3 +153,106 @@ async fn no_secret_in_errors_or_trace_logs() {
         "a query string reached the logs:\n{text}"
     );
 }
+
+/// The JS-SDK ticket and the idempotent code exchange (whose store entry holds the web token
+/// and the refresh token): nothing secret in errors or TRACE logs, and no code either.
+#[tokio::test(flavor = "current_thread")]
+async fn no_ticket_code_or_kept_login_in_errors_or_trace_logs() {
+    const TICKET: &str = "TK-SECRET-ticket-999";
+    const CODE: &str = "CODE-0a1b2c3d4e5f6a7b8c9d";
+    let logs = Captured::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::NEW)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let secrets = [SECRET, TOKEN_1, TOKEN_2, WEB_TOKEN, REFRESH, TICKET, CODE];
+    let mut errors = Vec::new();
+
+    let s = setup_with(|b| b.idempotent_code_exchange(std::time::Duration::from_secs(60)));
+    s.mock
+        .push_for(TOKEN_PATH, HttpResponse::json(token_body(TOKEN_1, 7200)));
+    s.mock
+        .push_for(TOKEN_PATH, HttpResponse::json(token_body(TOKEN_2, 7200)));
+    s.mock.push_for(
+        "/cgi-bin/ticket/getticket",
+        HttpResponse::json(err_body(40001, "invalid credential")),
+    );
+    s.mock.push_for(
+        "/cgi-bin/ticket/getticket",
+        HttpResponse::json(format!(
+            r#"{{"errcode":0,"errmsg":"ok","ticket":"{TICKET}","expires_in":7200}}"#
+        )),
+    );
+    let ticket = s.client.jsapi_ticket().await.expect("ticket after a retry");
+    let config = s
+        .client
+        .js_sdk_config("https://app.example.com/")
+        .await
+        .expect("config");
+    assert!(
+        s.client
+            .invalidate_jsapi_ticket_for(&config)
+            .await
+            .expect("dropped")
+    );
+    s.mock.push_for(
+        "/cgi-bin/ticket/getticket",
+        HttpResponse::json(err_body(45009, "reach max api daily quota limit")),
+    );
+    errors.push(s.client.jsapi_ticket().await.expect_err("quota"));
+    errors.push(
+        s.client
+            .js_sdk_config("https://app.example.com/")
+            .await
+            .expect_err("cooldown"),
+    );
+    errors.push(
+        s.client
+            .js_sdk_config("bad url")
+            .await
+            .expect_err("bad url"),
+    );
+    assert_eq!(format!("{ticket:?}"), "Ticket([redacted])");
+
+    s.mock.push_for(
+        "/sns/oauth2/access_token",
+        HttpResponse::json(format!(
+            r#"{{"access_token":"{WEB_TOKEN}","expires_in":7200,"refresh_token":"{REFRESH}",
+                "openid":"o1","scope":"snsapi_base"}}"#
+        )),
+    );
+    s.mock.push_for(
+        "/sns/oauth2/access_token",
+        HttpResponse::json(err_body(40163, "code been used")),
+    );
+    let login = s.client.exchange_code(CODE).await.expect("exchanged");
+    let again = s.client.exchange_code(CODE).await.expect("kept");
+    assert!(login.access_token.ct_eq(&again.access_token));
+    s.clock.advance(std::time::Duration::from_secs(61));
+    errors.push(s.client.exchange_code(CODE).await.expect_err("40163"));
+
+    assert_eq!(errors.len(), 4);
+    for e in &errors {
+        assert_no_secrets(e, &secrets);
+    }
+    drop(_guard);
+    let text = logs.text();
+    assert!(text.contains("getticket"), "spans record the path:\n{text}");
+    assert!(
+        text.contains("oauth code exchange") || text.contains("oauth_code:"),
+        "{text}"
+    );
+    for s in secrets {
+        assert!(!text.contains(s), "secret {s:?} in the logs:\n{text}");
+    }
+    for q in ["secret=", "access_token=", "code="] {
+        assert!(
+            !text.contains(q),
+            "a query string reached the logs:\n{text}"
+        );
+    }
+}

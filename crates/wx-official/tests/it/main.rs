@@ -1,11 +1,15 @@
 //! Integration tests of wx-official: one binary, one module per area. No network: the
-//! recording `MockTransport`, and wiremock on loopback for real HTTP.
+//! recording `MockTransport`, the in-process sandbox (`wx-sandbox`), and wiremock on loopback
+//! for real HTTP.
 
 mod access_token;
 mod authorize;
 mod common;
 mod execute;
+mod fleet_modes;
 mod http;
+mod idempotent_exchange;
+mod jsapi_ticket;
 mod leaks;
 mod oauth;
 mod over_http;

@@ -1,7 +1,10 @@
 //! The token manager: one cached, shared, single-flight value per [`TokenKind`].
 //!
 //! It is written once for every managed value (the base access token, the stable access token,
-//! the JS-SDK ticket) and knows nothing of HTTP: a caller hands it a fetch function.
+//! the JS-SDK ticket) and knows nothing of HTTP: a caller hands it a fetch function. It also
+//! serves *one-off* values ([`TokenManager::get_one_off`], the idempotent code exchange): the
+//! same single flight and lease, without margin, cooldown or consumer-only rule, and without
+//! memory of the kind once its fetch is over.
 //!
 //! # Algorithm
 //! 1. Read the store. A value is *fresh* when `now + margin < expires_at`; a fresh value is
@@ -14,7 +17,9 @@
 //! 3. The refresh runs as its own task, so a caller that gives up (deadline, dropped future)
 //!    never leaves a lease held or a fetched token unstored. It re-reads the store (another
 //!    process may have refreshed), then asks the store for the refresh lease with a random owner
-//!    id. With the lease it fetches, stores the value with the absolute expiry
+//!    id. With the lease it reads the store once more (a process that stored a value and
+//!    released the lease between our read and our request must not cause a second fetch) and,
+//!    unless that value is fresh, fetches, stores the value with the absolute expiry
 //!    `now_before_fetch + expires_in`, and releases the lease. Without it (another process is
 //!    refreshing) it returns the stored value if that is still valid (inside the margin but not
 //!    expired); otherwise it polls the store with bounded, jittered backoff, asking for the

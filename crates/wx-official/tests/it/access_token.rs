@@ -881,3 +881,47 @@ async fn builder_rejects_bad_options() {
     assert!(debug.contains(APPID) && !debug.contains(SECRET), "{debug}");
     assert_eq!(mock.total(), 0);
 }
+
+/// A refresh granted the lease just after another process stored a token and released the
+/// lease reads the store again instead of fetching a second token (which would invalidate the
+/// first one five minutes later).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lease_granted_after_another_refresh_finished_does_not_fetch_again() {
+    let clock = wx_core::ManualClock::starting_now();
+    let store = MemoryTokenStore::with_clock(Arc::new(clock.clone()));
+    let mock = MockTransport::new();
+    mock.push_for(TOKEN_PATH, HttpResponse::json(token_body(TOKEN_1, 7200)));
+    mock.push_for(TOKEN_PATH, HttpResponse::json(token_body(TOKEN_2, 7200)));
+    // The token endpoint answers after 200 ms.
+    let slow_endpoint = || {
+        let slow = mock.clone();
+        wx_core::transport_fn(move |req: wx_core::HttpRequest| {
+            let slow = slow.clone();
+            async move {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                wx_core::HttpTransport::send(&slow, req).await
+            }
+        })
+    };
+    let a = builder(&clock)
+        .build(slow_endpoint(), store.clone())
+        .expect("a");
+    // B reads the empty store at 50 ms; its lease request lands at 450 ms, after A stored
+    // its token (about 200 ms) and released the lease.
+    let b = builder(&clock)
+        .build(
+            slow_endpoint(),
+            SlowLease {
+                inner: store.clone(),
+                delay: Duration::from_millis(400),
+            },
+        )
+        .expect("b");
+    let a_call = tokio::spawn(async move { a.access_token().await });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let b_token = b.access_token().await.expect("b");
+    let a_token = a_call.await.expect("task").expect("a");
+    assert_eq!(a_token.secret(), TOKEN_1);
+    assert_eq!(b_token.secret(), TOKEN_1);
+    assert_eq!(mock.count(TOKEN_PATH), 1);
+}

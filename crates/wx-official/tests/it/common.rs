@@ -163,3 +163,53 @@ pub(crate) fn sandbox_setup_with(options: impl FnOnce(Builder) -> Builder) -> Sa
         store,
     }
 }
+
+/// A store whose lease requests take `delay` to be granted (a slow network between the two
+/// commands of a refresh: its read and its lease request).
+pub(crate) struct SlowLease<S> {
+    pub(crate) inner: S,
+    pub(crate) delay: Duration,
+}
+
+#[async_trait::async_trait]
+impl<S: wx_core::TokenStore> wx_core::TokenStore for SlowLease<S> {
+    async fn get(
+        &self,
+        key: &wx_core::TokenKey,
+    ) -> Result<Option<wx_core::StoredToken>, wx_core::StoreError> {
+        self.inner.get(key).await
+    }
+    async fn set(
+        &self,
+        key: &wx_core::TokenKey,
+        token: wx_core::StoredToken,
+    ) -> Result<(), wx_core::StoreError> {
+        self.inner.set(key, token).await
+    }
+    async fn delete(&self, key: &wx_core::TokenKey) -> Result<(), wx_core::StoreError> {
+        self.inner.delete(key).await
+    }
+    async fn compare_and_delete(
+        &self,
+        key: &wx_core::TokenKey,
+        expected: &str,
+    ) -> Result<bool, wx_core::StoreError> {
+        self.inner.compare_and_delete(key, expected).await
+    }
+    async fn try_acquire_lease(
+        &self,
+        key: &wx_core::TokenKey,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<bool, wx_core::StoreError> {
+        tokio::time::sleep(self.delay).await;
+        self.inner.try_acquire_lease(key, owner, ttl).await
+    }
+    async fn release_lease(
+        &self,
+        key: &wx_core::TokenKey,
+        owner: &str,
+    ) -> Result<(), wx_core::StoreError> {
+        self.inner.release_lease(key, owner).await
+    }
+}

@@ -346,3 +346,39 @@ async fn the_dyn_client_and_a_custom_prefix_keep_entries_under_the_prefix() {
     client.exchange_code(&code).await.expect("again");
     assert_eq!(sandbox.count(CODE_PATH), 1);
 }
+
+/// The double redirect on two nodes, where the second node's lease request is slow: granted
+/// after the first node stored the answer and released the lease, it reads the store again
+/// rather than spending the code a second time (which would answer 40163).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_granted_the_lease_after_the_exchange_finished_reads_the_answer() {
+    let sandbox = sandbox();
+    let store = MemoryTokenStore::with_clock(Arc::new(sandbox.clock().clone()));
+    let a = sandbox_builder(&sandbox)
+        .idempotent_code_exchange(WINDOW)
+        .build(sandbox.clone(), store.clone())
+        .expect("a");
+    let b = sandbox_builder(&sandbox)
+        .idempotent_code_exchange(WINDOW)
+        .build(
+            sandbox.clone(),
+            SlowLease {
+                inner: store.clone(),
+                delay: Duration::from_millis(400),
+            },
+        )
+        .expect("b");
+    let code = sandbox
+        .issue_code(APPID, ALICE, Scope::UserInfo)
+        .expect("code");
+    sandbox
+        .faults()
+        .script_for(CODE_PATH, [Fault::Delay(Duration::from_millis(200))]);
+    let a_code = code.clone();
+    let a_call = tokio::spawn(async move { a.exchange_code(&a_code).await });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let from_b = b.exchange_code(&code).await.expect("node b");
+    let from_a = a_call.await.expect("task").expect("node a");
+    assert_same_login(&from_a, &from_b);
+    assert_eq!(sandbox.count(CODE_PATH), 1);
+}

@@ -11,5 +11,6 @@ mod http;
 mod idempotent_exchange;
 mod jsapi_ticket;
 mod leaks;
+mod login_flow;
 mod oauth;
 mod over_http;

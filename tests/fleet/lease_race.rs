@@ -11,11 +11,11 @@
 //! reads the key again, fetches a second token, which replaces A's in the store and, with
 //! `cgi-bin/token`, invalidates A's token five minutes later.
 //!
-//! The fix is the second check of double-checked locking: once granted the lease, read the key
-//! again and, when it holds a fresh token, release the lease and return that token. (Checked:
-//! with those seven lines in `run_flight` this test passes.)
+//! wx-official prevents it with the second check of double-checked locking: once granted the
+//! lease it reads the key again and, when it holds a fresh token, releases the lease and returns
+//! that token (wx-official's `run_flight`, since commit 7e51d20).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use wx_core::{AppSecret, StoreError, StoredToken, TokenKey, TokenStore};
@@ -25,6 +25,9 @@ use wx_redis::test_util::RedisServer;
 use wx_reqwest::ReqwestTransport;
 
 use crate::support::*;
+
+/// How late B's lease request reaches Redis: well after A stored its token (about 200 ms).
+const LEASE_DELAY: Duration = Duration::from_millis(400);
 
 /// A Redis store whose lease requests reach Redis `delay` late.
 struct SlowLease {
@@ -61,8 +64,6 @@ impl TokenStore for SlowLease {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "fails: wx-official's refresh fetches as soon as it gets the lease, without reading \
-            the store again (crates/wx-official/src/token.rs, run_flight); run with --ignored"]
 async fn a_lease_granted_after_a_refresh_finished_does_not_fetch_again() {
     let _serial = SERIAL.lock().await;
     let redis = RedisServer::from_env_or_start();
@@ -83,14 +84,16 @@ async fn a_lease_granted_after_a_refresh_finished_does_not_fetch_again() {
                 inner: RedisTokenStore::connect(&redis.url())
                     .await
                     .expect("connect"),
-                delay: Duration::from_millis(400),
+                delay: LEASE_DELAY,
             },
         )
         .expect("valid options");
 
     let a_call = tokio::spawn(async move { a.access_token().await });
     tokio::time::sleep(Duration::from_millis(50)).await;
+    let b_started = Instant::now();
     let b_token = b.access_token().await.expect("B's token");
+    let b_took = b_started.elapsed();
     let a_token = a_call.await.expect("A's task").expect("A's token");
 
     assert_eq!(a_token.secret(), issued_token(1));
@@ -100,4 +103,10 @@ async fn a_lease_granted_after_a_refresh_finished_does_not_fetch_again() {
         "B found A's fresh token after getting the lease, and did not fetch a second one"
     );
     assert_eq!(b_token.secret(), issued_token(1));
+    // B went through its delayed lease request (it read the key while A was still fetching):
+    // the interleaving this test is about did happen.
+    assert!(
+        b_took >= LEASE_DELAY,
+        "B answered in {b_took:?}: it never asked for the lease"
+    );
 }

@@ -10,7 +10,7 @@
 //!   `Error::Store` while it is down (bounded, nothing hangs, no token fetched), then every
 //!   process is back on one new token, with the same client instances.
 //! - [`lease_race`]: a member granted the lease just after another one stored a token must not
-//!   fetch a second one (ignored until wx-official re-reads the store after taking the lease).
+//!   fetch a second one (its `SET NX` delayed on purpose between its read and its lease).
 //!
 //! The child processes are this test binary run again (`std::env::current_exe()`) with
 //! `--exact <child> --ignored`: each `#[ignore]`d `child` function below is the body of one

@@ -134,7 +134,7 @@ async fn eight_processes_share_one_token_fetch() {
     );
     println!(
         "single flight: {PROCESSES} processes x {TASKS} tasks, 1 token request, {sets} SETs \
-         (lease attempts + 1 store), {gets} GETs (polls); slowest task per member \
+         (lease attempts + 1 store), {gets} GETs (a first read per task + polls); slowest task per member \
          {slowest_per_member:?}; all done {everyone_done:?} after go"
     );
 }

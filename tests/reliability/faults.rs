@@ -34,10 +34,11 @@ const TASKS: usize = 64;
 /// base token's 7,200 s, so each phase needs exactly one new token.
 const PHASES: u32 = 5;
 const USERS: usize = 16;
-const TRANSPORT_TIMEOUT: Duration = Duration::from_millis(400);
+const TRANSPORT_TIMEOUT: Duration = Duration::from_millis(500);
 /// Longer than the transport timeout: a delayed answer always times out.
-const DELAY: Duration = Duration::from_millis(800);
-const DEADLINE: Duration = Duration::from_secs(1);
+const DELAY: Duration = Duration::from_millis(1000);
+/// Two timeouts and their backoff fit, the third request does not.
+const DEADLINE: Duration = Duration::from_millis(1200);
 /// How far past its deadline a call may return on a loaded 2-core machine.
 const SLACK: Duration = Duration::from_millis(250);
 const BODY_CAP: usize = 64 * 1024;

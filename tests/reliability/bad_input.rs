@@ -143,6 +143,19 @@ async fn oauth_calls_reject_bad_arguments_before_any_request() {
         assert_invalid(&e, "endpoint path", path);
         checked += 2;
     }
+    // The client's JS-SDK configuration checks the page URL before fetching a ticket.
+    let mut urls = bad_values(4096);
+    urls.extend([
+        "MARK.example/page".into(),
+        "ftp://MARK.example/".into(),
+        "https://".into(),
+        "https://MARK.example/a b".into(),
+    ]);
+    for v in &urls {
+        let e = s.client.js_sdk_config(v).await.expect_err("bad page url");
+        assert_invalid(&e, "url", v);
+        checked += 1;
+    }
     let e = s
         .client
         .force_refresh_stable_token()
@@ -266,6 +279,11 @@ fn the_builder_rejects_bad_options() {
     assert_invalid(&e, "request_deadline", "");
     let e = build(OfficialAccount::builder(APPID, secret()).lease_ttl(Duration::ZERO));
     assert_invalid(&e, "lease_ttl", "");
+    let e = build(
+        OfficialAccount::builder(APPID, secret())
+            .idempotent_code_exchange(Duration::from_millis(999)),
+    );
+    assert_invalid(&e, "idempotent_code_exchange", "");
 }
 
 #[test]

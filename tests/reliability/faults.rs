@@ -18,8 +18,10 @@ use std::time::{Duration, Instant};
 use serde::Deserialize;
 use wx_core::{
     AccessToken, AppSecret, DecodeReason, Error, JsapiTicketResponse, Lang, ManualClock,
-    MemoryTokenStore, OpenId, RefreshToken, RetryHint, Scope, TransportErrorKind,
+    MemoryTokenStore, OpenId, RefreshToken, RetryHint, Scope, Ticket, TokenKind, TokenStore,
+    TransportErrorKind,
 };
+use wx_official::jssdk::jsapi_signature;
 use wx_official::{Endpoint, OfficialAccount, RetryPolicy};
 use wx_reqwest::ReqwestTransport;
 use wx_sandbox::{Fault, FaultMix, Sandbox, UserProfile, paths};
@@ -44,6 +46,9 @@ const SLACK: Duration = Duration::from_millis(250);
 const BODY_CAP: usize = 64 * 1024;
 const MAX_RETRIES: usize = 2;
 const TOKEN_ENDPOINT: &str = "cgi-bin/token";
+const TICKET_ENDPOINT: &str = "cgi-bin/ticket/getticket";
+/// The page the JS-SDK configurations are for.
+const PAGE: &str = "https://app.example.com/pay?order=42#top";
 
 type Client = OfficialAccount<Observer<ReqwestTransport>, MemoryTokenStore>;
 
@@ -83,6 +88,9 @@ enum Op {
     DomainIp,
     /// `call_with_token(GET /cgi-bin/ticket/getticket?type=jsapi)`.
     Ticket,
+    /// `js_sdk_config(url)`: the managed JS-SDK ticket (fetched by its own refresh, with the
+    /// base token), then the signature.
+    JsSdkConfig,
     ExchangeCode,
     RefreshOAuthToken,
     UserInfo,
@@ -92,8 +100,9 @@ enum Op {
 impl Op {
     fn pick(rng: &mut Rng) -> Op {
         match rng.below(100) {
-            0..25 => Op::DomainIp,
-            25..40 => Op::Ticket,
+            0..20 => Op::DomainIp,
+            20..30 => Op::Ticket,
+            30..40 => Op::JsSdkConfig,
             40..55 => Op::ExchangeCode,
             55..70 => Op::RefreshOAuthToken,
             70..85 => Op::UserInfo,
@@ -104,7 +113,7 @@ impl Op {
     fn path(self) -> &'static str {
         match self {
             Op::DomainIp => paths::API_DOMAIN_IP,
-            Op::Ticket => paths::TICKET,
+            Op::Ticket | Op::JsSdkConfig => paths::TICKET,
             Op::ExchangeCode => paths::CODE_EXCHANGE,
             Op::RefreshOAuthToken => paths::REFRESH,
             Op::UserInfo => paths::USERINFO,
@@ -124,7 +133,7 @@ impl Op {
     }
 
     fn uses_base_token(self) -> bool {
-        matches!(self, Op::DomainIp | Op::Ticket)
+        matches!(self, Op::DomainIp | Op::Ticket | Op::JsSdkConfig)
     }
 }
 
@@ -172,6 +181,24 @@ async fn run_op(ctx: &Ctx, op: Op, login: &Login) -> Result<(), Error> {
                 .await?;
             assert_eq!(r.ticket.secret().len(), 86, "the sandbox's ticket");
             assert_eq!(r.expires_in, 7200);
+        }
+        Op::JsSdkConfig => {
+            let config = client.js_sdk_config(PAGE).await?;
+            assert_eq!(config.url, PAGE.split('#').next().unwrap_or_default());
+            assert_eq!(config.app_id.as_str(), APPID);
+            // Signed with the ticket the client keeps (the sandbox's, unchanged in a lifetime).
+            let stored = client
+                .store()
+                .get(&client.token_key(&TokenKind::JsapiTicket))
+                .await
+                .expect("memory store")
+                .expect("the ticket is cached");
+            let ticket = Ticket::new(stored.secret());
+            assert_eq!(ticket.secret().len(), 86, "the sandbox's ticket");
+            assert_eq!(
+                config.signature,
+                jsapi_signature(&ticket, &config.nonce_str, config.timestamp, &config.url)
+            );
         }
         Op::ExchangeCode => {
             let code = ctx
@@ -261,7 +288,9 @@ async fn log_in_all(client: &Client, sandbox: &Sandbox) -> Vec<Login> {
 /// `e` is not it.
 fn check_error(seen: Seen, endpoint: &str, e: &Error) -> Result<(), String> {
     let hint = match seen {
-        Seen::Busy | Seen::Status(_) | Seen::Timeout | Seen::Broken => RetryHint::Backoff,
+        Seen::Busy | Seen::Status(_) | Seen::Timeout | Seen::Broken | Seen::Cancelled => {
+            RetryHint::Backoff
+        }
         Seen::Html | Seen::Empty | Seen::Truncated | Seen::NonUtf8 | Seen::TooLarge => {
             RetryHint::Never
         }
@@ -283,6 +312,10 @@ fn check_error(seen: Seen, endpoint: &str, e: &Error) -> Result<(), String> {
         Seen::Empty => decode(|r| matches!(r, DecodeReason::Empty)),
         Seen::Truncated => decode(|r| matches!(r, DecodeReason::Eof | DecodeReason::Syntax { .. })),
         Seen::NonUtf8 => decode(|r| matches!(r, DecodeReason::Data)),
+        // A refresh cut by its own deadline (the request it had open was dropped).
+        Seen::Cancelled => {
+            matches!(e, Error::Deadline { operation, .. } if *operation == endpoint)
+        }
         _ => false,
     };
     if !shape {
@@ -352,11 +385,17 @@ fn flights(token_attempts: &[Seen]) -> Result<Vec<Flight>, String> {
     let mut flights = Vec::new();
     let mut current = Vec::new();
     for &seen in token_attempts {
-        if matches!(seen, Seen::Cancelled | Seen::Unexpected(_)) {
+        if matches!(seen, Seen::Unexpected(_)) {
             return Err(format!("a token request met {seen:?}"));
         }
         current.push(seen);
-        if ends_ok(seen, TOKEN_ENDPOINT) {
+        if seen == Seen::Cancelled {
+            // The refresh's own deadline dropped its open request.
+            flights.push(Flight {
+                attempts: std::mem::take(&mut current),
+                failure: Some(seen),
+            });
+        } else if ends_ok(seen, TOKEN_ENDPOINT) {
             flights.push(Flight {
                 attempts: std::mem::take(&mut current),
                 failure: None,
@@ -374,13 +413,80 @@ fn flights(token_attempts: &[Seen]) -> Result<Vec<Flight>, String> {
     Ok(flights)
 }
 
-/// Checks one call against the requests it sent. `token_failures` are the answers that ended
-/// failed refreshes in the call's phase.
+/// What went wrong in the refreshes of one phase (requests sent by refresh tasks, not calls).
+struct PhaseFailures {
+    /// The answers that ended failed base-token refreshes.
+    token: Vec<Seen>,
+    /// Every failed answer to a JS-SDK ticket refresh.
+    ticket: Vec<Seen>,
+}
+
+impl PhaseFailures {
+    /// Whether `e`, which a call got without sending a request, is the error of a refresh.
+    fn explain(&self, e: &Error, with_ticket: bool) -> Result<(), String> {
+        let token = self
+            .token
+            .iter()
+            .any(|s| check_error(*s, TOKEN_ENDPOINT, e).is_ok());
+        let ticket = with_ticket
+            && self
+                .ticket
+                .iter()
+                .any(|s| check_error(*s, TICKET_ENDPOINT, e).is_ok());
+        if token || ticket {
+            Ok(())
+        } else {
+            Err(format!(
+                "{e:?} is not the error of a failed refresh (token {:?}, ticket {:?})",
+                self.token, self.ticket
+            ))
+        }
+    }
+}
+
+/// `js_sdk_config`: its requests are sent by the ticket's refresh task, never by the call, and
+/// its errors are those of the ticket or base-token refresh, or its own deadline.
+fn check_js_sdk(
+    r: &CallRecord,
+    attempts: &[&Attempt],
+    failures: &PhaseFailures,
+) -> Result<(), String> {
+    if r.elapsed > DEADLINE + SLACK {
+        return Err(format!("took {:?}, deadline {DEADLINE:?}", r.elapsed));
+    }
+    if !attempts.is_empty() {
+        return Err("js_sdk_config sent requests from the caller's task".into());
+    }
+    match &r.result {
+        Ok(()) => Ok(()),
+        Err(Error::Deadline {
+            operation: "jsapi_ticket",
+            ..
+        }) => {
+            if r.elapsed + Duration::from_millis(5) < DEADLINE {
+                return Err(format!("deadline error after {:?}", r.elapsed));
+            }
+            Ok(())
+        }
+        // The ticket fetch calls `call_with_token`, which has a deadline of its own: it may end
+        // while waiting for the base token, without a request of its own to show for it.
+        Err(Error::Deadline {
+            operation: TICKET_ENDPOINT,
+            ..
+        }) => Ok(()),
+        Err(e) => failures.explain(e, true),
+    }
+}
+
+/// Checks one call against the requests it sent, and the refresh failures of its phase.
 fn check_call(
     r: &CallRecord,
     attempts: &[&Attempt],
-    token_failures: &[Seen],
+    failures: &PhaseFailures,
 ) -> Result<(), String> {
+    if r.op == Op::JsSdkConfig {
+        return check_js_sdk(r, attempts, failures);
+    }
     let endpoint = r.op.endpoint();
     let idempotent = r.op.idempotent();
     if r.elapsed > DEADLINE + SLACK {
@@ -422,10 +528,7 @@ fn check_call(
             Some(last) if !cancelled && ends_ok(*last, endpoint) => Ok(()),
             _ => Err(format!("succeeded after {seen:?}")),
         },
-        Err(Error::Deadline { operation, .. }) => {
-            if *operation != endpoint {
-                return Err(format!("deadline of {operation}"));
-            }
+        Err(Error::Deadline { operation, .. }) if *operation == endpoint => {
             if r.elapsed + Duration::from_millis(5) < DEADLINE {
                 return Err(format!("deadline error after {:?}", r.elapsed));
             }
@@ -449,16 +552,7 @@ fn check_call(
                     if !r.op.uses_base_token() {
                         return Err(format!("{e:?} without a request"));
                     }
-                    if token_failures
-                        .iter()
-                        .any(|s| check_error(*s, TOKEN_ENDPOINT, e).is_ok())
-                    {
-                        Ok(())
-                    } else {
-                        Err(format!(
-                            "{e:?} is not the error of a failed refresh {token_failures:?}"
-                        ))
-                    }
+                    failures.explain(e, false)
                 }
                 Some(last) => {
                     check_error(*last, endpoint, e)?;
@@ -639,10 +733,18 @@ async fn ten_thousand_calls_through_injected_faults() {
     }
     let mut violations = Vec::new();
     for r in &records {
-        let failures: Vec<Seen> = phase_flights[r.phase as usize]
-            .iter()
-            .filter_map(|f| f.failure)
-            .collect();
+        let failures = PhaseFailures {
+            token: phase_flights[r.phase as usize]
+                .iter()
+                .filter_map(|f| f.failure)
+                .collect(),
+            ticket: attempts
+                .iter()
+                .filter(|a| a.call.is_none() && a.path == paths::TICKET && a.phase == r.phase)
+                .map(|a| a.seen)
+                .filter(|s| !ends_ok(*s, TICKET_ENDPOINT))
+                .collect(),
+        };
         let mine = by_call.get(&r.id).map_or(&[][..], Vec::as_slice);
         if let Err(why) = check_call(r, mine, &failures) {
             violations.push(format!(
@@ -688,10 +790,14 @@ async fn ten_thousand_calls_through_injected_faults() {
         successful_fetches += ok;
     }
     let token_requests = sandbox.count(paths::TOKEN);
-    let observed_token_requests = attempts.iter().filter(|a| a.path == paths::TOKEN).count() as u64;
-    assert_eq!(
-        token_requests, observed_token_requests,
-        "every token request was the refresh's"
+    let sent = attempts.iter().filter(|a| a.path == paths::TOKEN).count() as u64;
+    let answered = attempts
+        .iter()
+        .filter(|a| a.path == paths::TOKEN && a.seen != Seen::Cancelled)
+        .count() as u64;
+    assert!(
+        (answered..=sent).contains(&token_requests),
+        "the sandbox got {token_requests} token requests, the refreshes sent {sent}"
     );
     assert_eq!(
         late_token_requests, 0,
@@ -701,6 +807,28 @@ async fn ten_thousand_calls_through_injected_faults() {
         token_requests <= ((successful_fetches + failed_flights) * (1 + MAX_RETRIES)) as u64,
         "{token_requests} token requests for {successful_fetches} lifetimes and {failed_flights} failed refreshes"
     );
+
+    // ---- The JS-SDK ticket: fetched once per lifetime by its refresh. -----------------------
+    let mut ticket_fetches = Vec::new();
+    for phase in 0..=PHASES {
+        let fetched = attempts
+            .iter()
+            .filter(|a| a.call.is_none() && a.path == paths::TICKET && a.phase == phase)
+            .filter(|a| ends_ok(a.seen, TICKET_ENDPOINT))
+            .count();
+        let used = records
+            .iter()
+            .any(|r| r.phase == phase && r.op == Op::JsSdkConfig && r.result.is_ok());
+        assert!(
+            fetched <= 1 && (fetched == 1 || !used),
+            "phase {phase}: {fetched} tickets fetched"
+        );
+        ticket_fetches.push(fetched);
+    }
+    let ticket_requests = attempts
+        .iter()
+        .filter(|a| a.call.is_none() && a.path == paths::TICKET)
+        .count();
 
     // ---- The observer's view against the sandbox's count of injected faults. ---------------
     let injected = sandbox.faults().injected_by_kind();
@@ -833,6 +961,9 @@ async fn ten_thousand_calls_through_injected_faults() {
     out += &format!(
         "token requests: {token_requests} for {successful_fetches} lifetimes ({phase_token_requests:?} per lifetime), {failed_flights} failed refreshes, bound {}\n",
         (successful_fetches + failed_flights) * (1 + MAX_RETRIES)
+    );
+    out += &format!(
+        "JS-SDK ticket: {ticket_requests} requests by its refresh, {ticket_fetches:?} fetched per lifetime\n"
     );
     out += &format!(
         "call time: p50 {:?}, p99 {:?}, max {:?} (deadline {DEADLINE:?}, transport timeout {TRANSPORT_TIMEOUT:?})\n",

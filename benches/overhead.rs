@@ -4,14 +4,22 @@
 //!
 //! Criterion times each variant; the ratio comes from interleaved rounds (wx, bare, bare, wx,
 //! ...) in the same process, so drift of a shared machine hits both alike.
+//!
+//! To show where wx's time goes without the network, `overhead/in_process` runs the same
+//! `user_info` on a transport that answers at once with the body the sandbox sent, beside
+//! decoding that body with wx's `decode_response` and with a plain `serde_json::from_slice`.
 
 mod common;
 
 use std::hint::black_box;
 use std::time::Duration;
 
-use common::{Interleaved, Served, fmt_duration, report, verdict};
+use common::{APPID, Interleaved, SECRET, Served, fmt_duration, report, verdict};
 use criterion::Criterion;
+use wx_core::{
+    AppSecret, HttpRequest, HttpResponse, MemoryTokenStore, UserInfo, decode_response, transport_fn,
+};
+use wx_official::OfficialAccount;
 
 const GOAL: f64 = 1.05;
 
@@ -37,6 +45,23 @@ fn main() {
     });
     let before = served.sandbox.count(wx_sandbox::paths::USERINFO);
 
+    // The same call with the network taken out: a transport that answers with the sandbox's
+    // body at once.
+    let body = rt.block_on(async {
+        let response = http.get(&url).send().await.expect("the bare GET");
+        response.bytes().await.expect("the body")
+    });
+    let canned = {
+        let body = body.clone();
+        transport_fn(move |_: HttpRequest| {
+            let body = body.clone();
+            async move { Ok(HttpResponse::json(body)) }
+        })
+    };
+    let in_process = OfficialAccount::builder(APPID, AppSecret::new(SECRET))
+        .build(canned, MemoryTokenStore::new())
+        .expect("valid options");
+
     let mut c = Criterion::default()
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(3))
@@ -54,6 +79,24 @@ fn main() {
         group.bench_function("bare_reqwest+serde_json", |b| {
             b.to_async(&rt)
                 .iter(|| common::bare_get_decoded(&http, &url));
+        });
+        group.finish();
+    }
+    {
+        let mut group = c.benchmark_group("overhead/in_process");
+        group.bench_function("wx_user_info_canned_transport", |b| {
+            b.to_async(&rt).iter(|| async {
+                in_process
+                    .user_info(&login.access_token, &login.openid, common::LANG)
+                    .await
+                    .expect("user_info")
+            });
+        });
+        group.bench_function("wx_decode_response", |b| {
+            b.iter(|| decode_response::<UserInfo>("sns/userinfo", &body).expect("a profile"));
+        });
+        group.bench_function("serde_json_from_slice", |b| {
+            b.iter(|| serde_json::from_slice::<UserInfo>(&body).expect("a profile"));
         });
         group.finish();
     }
@@ -84,6 +127,22 @@ fn main() {
         .await;
         (vs_bare, vs_decoded)
     });
+    let (cpu_rounds, cpu_calls) = if full { (11, 20_000) } else { (3, 100) };
+    let layers = rt.block_on(Interleaved::measure(
+        cpu_rounds,
+        cpu_calls,
+        async || {
+            black_box(
+                in_process
+                    .user_info(&login.access_token, &login.openid, common::LANG)
+                    .await
+                    .expect("user_info"),
+            );
+        },
+        async || {
+            black_box(serde_json::from_slice::<UserInfo>(&body).expect("a profile"));
+        },
+    ));
     // Every measured call reached the server: nothing was served from elsewhere.
     assert!(served.sandbox.count(wx_sandbox::paths::USERINFO) > before);
 
@@ -99,6 +158,15 @@ fn main() {
         verdict(vs_decoded.ratio <= GOAL),
         vs_bare.rounds,
         vs_bare.calls_per_round,
+    ));
+    report(&format!(
+        "overhead: without the network, user_info via wx on a canned transport {} vs serde_json decode \
+         of the same body {}: wx's own layers cost {} per call [median of {} interleaved rounds of {} calls]",
+        fmt_duration(layers.a),
+        fmt_duration(layers.b),
+        fmt_duration(layers.a.saturating_sub(layers.b)),
+        layers.rounds,
+        layers.calls_per_round,
     ));
     c.final_summary();
 }

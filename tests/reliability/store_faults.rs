@@ -396,14 +396,17 @@ async fn a_store_that_never_answers_is_cut_off_by_the_deadline() {
     let mut figures = String::new();
     let mut wedged = Vec::new();
     // `operations`: the deadline may be the call's own or, within a millisecond of it, that of
-    // the `call_with_token` inside the ticket's refresh.
-    let cut_off = |what: &str, took: Duration, e: &Error, operations: &[&str]| {
+    // the `call_with_token` inside the ticket's refresh. The client bounds each store operation
+    // by its store timeout, which defaults to the request deadline when that is shorter than
+    // 5 s: the two fire together, so the typed error is either the deadline or the store error
+    // naming the operation that hung. A caller that joins a refresh just as its store operation
+    // times out shares that refresh's error at once, so only a deadline has a lower bound.
+    let cut_off = |what: &str, took: Duration, e: &Error, operations: &[&str], hung: StoreOp| {
+        let deadline = matches!(e, Error::Deadline { operation: op, deadline } if operations.contains(op) && *deadline == DEADLINE);
+        let store_timeout = matches!(e, Error::Store(s) if s.op() == hung && s.to_string().contains(&hung.to_string()));
+        assert!(deadline || store_timeout, "{what}: {e:?}");
         assert!(
-            matches!(e, Error::Deadline { operation: op, deadline } if operations.contains(op) && *deadline == DEADLINE),
-            "{what}: {e:?}"
-        );
-        assert!(
-            took >= DEADLINE && took <= DEADLINE + SLACK,
+            (store_timeout || took >= DEADLINE) && took <= DEADLINE + SLACK,
             "{what}: gave up after {took:?}"
         );
         format!("{what}: {e} after {took:?}\n")
@@ -418,34 +421,52 @@ async fn a_store_that_never_answers_is_cut_off_by_the_deadline() {
             paths::API_DOMAIN_IP,
             HttpResponse::json(r#"{"ip_list":["127.0.0.1"]}"#),
         );
+        // Reached only when a hung `set` lets the fetched base token through (below).
+        f.mock.always(
+            paths::TICKET,
+            HttpResponse::json(
+                r#"{"errcode":0,"errmsg":"ok","ticket":"TICKET-reliability-hang-eeee","expires_in":7200}"#,
+            ),
+        );
         f.store.inject(&[(op, Mode::Hang)]);
+        // A hung `set` is a failed write: the client hands the token it fetched to its callers
+        // (documented in wx-official's token module), so those calls may succeed; every other
+        // outcome must be a typed error within the deadline.
+        let judge =
+            |what: String, took: Duration, r: Result<(), Error>, operations: &[&str]| match r {
+                Ok(()) if op == StoreOp::Set && took <= DEADLINE + SLACK => {
+                    format!("{what}: served the fetched value it could not store, after {took:?}\n")
+                }
+                Ok(()) => panic!("{what}: succeeded while the store hangs (after {took:?})"),
+                Err(e) => cut_off(&what, took, &e, operations, op),
+            };
         for _ in 0..2 {
             let started = Instant::now();
-            let e = f.client.access_token().await.expect_err("the store hangs");
-            figures += &cut_off(
-                &format!("access_token, {op} hangs"),
+            let r = f.client.access_token().await.map(drop);
+            figures += &judge(
+                format!("access_token, {op} hangs"),
                 started.elapsed(),
-                &e,
+                r,
                 &["access_token"],
             );
             let started = Instant::now();
-            let e = f
+            let r = f
                 .client
                 .call_with_token::<IpList>(domain_ip())
                 .await
-                .expect_err("the store hangs");
-            figures += &cut_off(
-                &format!("call_with_token, {op} hangs"),
+                .map(drop);
+            figures += &judge(
+                format!("call_with_token, {op} hangs"),
                 started.elapsed(),
-                &e,
+                r,
                 &["cgi-bin/get_api_domain_ip"],
             );
             let started = Instant::now();
-            let e = f.client.jsapi_ticket().await.expect_err("the store hangs");
-            figures += &cut_off(
-                &format!("jsapi_ticket, {op} hangs"),
+            let r = f.client.jsapi_ticket().await.map(drop);
+            figures += &judge(
+                format!("jsapi_ticket, {op} hangs"),
                 started.elapsed(),
-                &e,
+                r,
                 &["jsapi_ticket", "cgi-bin/ticket/getticket"],
             );
         }

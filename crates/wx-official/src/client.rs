@@ -28,6 +28,9 @@ pub const STABLE_FORCE_REFRESH_SPACING: Duration = Duration::from_secs(30);
 /// WeChat allows this many force refreshes of the stable token a day.
 pub const STABLE_FORCE_REFRESH_DAILY_LIMIT: u32 = 20;
 
+/// Default bound on one token-store operation (see [`Builder::store_timeout`]).
+const DEFAULT_STORE_TIMEOUT: Duration = Duration::from_secs(5);
+
 pub(crate) const MAX_APPID_LEN: usize = 64;
 pub(crate) const MAX_SECRET_LEN: usize = 256;
 /// Access tokens are documented as up to 512 characters; leave room for growth.
@@ -197,6 +200,7 @@ pub struct Builder {
     deadline: Duration,
     lease_ttl: Duration,
     lease_wait: Duration,
+    store_timeout: Option<Duration>,
     refresh_ahead: bool,
     consumer_only: bool,
     code_window: Option<Duration>,
@@ -219,6 +223,7 @@ impl Builder {
             deadline: Duration::from_secs(30),
             lease_ttl: Duration::from_secs(20),
             lease_wait: Duration::from_secs(30),
+            store_timeout: None,
             refresh_ahead: false,
             consumer_only: false,
             code_window: None,
@@ -285,6 +290,17 @@ impl Builder {
     /// may take (default 20 s).
     pub fn lease_ttl(mut self, ttl: Duration) -> Self {
         self.lease_ttl = ttl;
+        self
+    }
+
+    /// The longest one token-store operation may take (default: 5 s, or the request deadline
+    /// when that is shorter). A store that does not answer in time fails the operation with
+    /// [`Error::Store`]; without this bound one hung operation inside a refresh would hold up
+    /// every later caller waiting on that refresh.
+    ///
+    /// [`Error::Store`]: wx_core::Error::Store
+    pub fn store_timeout(mut self, timeout: Duration) -> Self {
+        self.store_timeout = Some(timeout);
         self
     }
 
@@ -359,6 +375,12 @@ impl Builder {
         if self.lease_ttl.is_zero() {
             return Err(InvalidInput::new("lease_ttl", "must be greater than zero").into());
         }
+        let store_timeout = self
+            .store_timeout
+            .unwrap_or(DEFAULT_STORE_TIMEOUT.min(self.deadline));
+        if store_timeout.is_zero() {
+            return Err(InvalidInput::new("store_timeout", "must be greater than zero").into());
+        }
         if self.code_window.is_some_and(|w| w < Duration::from_secs(1)) {
             return Err(InvalidInput::new(
                 "idempotent_code_exchange",
@@ -374,6 +396,7 @@ impl Builder {
                 cooldown: self.cooldown,
                 lease_ttl: self.lease_ttl,
                 lease_wait: self.lease_wait,
+                store_timeout,
                 refresh_ahead: self.refresh_ahead,
                 consumer_only: self.consumer_only,
             },
@@ -510,6 +533,11 @@ where
         self.inner.tokens.store()
     }
 
+    /// The store as the client uses it: every operation bounded by the store timeout.
+    pub(crate) fn bounded_store(&self) -> &crate::token::BoundedStore<S> {
+        self.inner.tokens.bounded_store()
+    }
+
     /// The store key of `kind` for this client: `{prefix}:{appid}:{kind}`.
     #[must_use]
     pub fn token_key(&self, kind: &TokenKind) -> TokenKey {
@@ -596,8 +624,8 @@ where
             let spacing_key = tokens.key(&TokenKind::Custom(
                 "stable_access_token:force_refresh".into(),
             ));
-            if !self
-                .store()
+            if !tokens
+                .bounded_store()
                 .try_acquire_lease(&spacing_key, &owner_id(), STABLE_FORCE_REFRESH_SPACING)
                 .await?
             {

@@ -143,7 +143,7 @@ where
             return Ok(false);
         }
         let key = self.token_key(&TokenKind::JsapiTicket);
-        let Some(stored) = self.store().get(&key).await? else {
+        let Some(stored) = self.bounded_store().get(&key).await? else {
             return Ok(false);
         };
         let ticket = Ticket::new(stored.secret());
@@ -180,7 +180,7 @@ where
         }
         // Only a report about the stored ticket may use up the spacing.
         let key = self.token_key(&kind);
-        match self.store().get(&key).await? {
+        match self.bounded_store().get(&key).await? {
             Some(current)
                 if wx_core::ct_eq(current.secret().as_bytes(), rejected.secret().as_bytes()) => {}
             _ => return Ok(false),

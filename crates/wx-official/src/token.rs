@@ -51,7 +51,7 @@ use tokio::sync::watch;
 use tracing::Instrument as _;
 use wx_core::{
     ApiError, AppId, Error, InvalidInput, Refused, Result, RetryHint, SharedClock, StoreError,
-    StoredToken, TokenKey, TokenKind, TokenStore, TransportError, TransportErrorKind,
+    StoreOp, StoredToken, TokenKey, TokenKind, TokenStore, TransportError, TransportErrorKind,
 };
 
 use crate::retry::jitter;
@@ -90,6 +90,8 @@ pub(crate) struct TokenPolicy {
     pub(crate) refresh_ahead: bool,
     /// Never fetch: only read the shared store.
     pub(crate) consumer_only: bool,
+    /// The longest one store operation may take before it fails as a [`StoreError`].
+    pub(crate) store_timeout: Duration,
 }
 
 type Outcome = std::result::Result<StoredToken, Arc<Error>>;
@@ -111,7 +113,7 @@ struct SlotState {
 }
 
 struct Shared<S> {
-    store: S,
+    store: BoundedStore<S>,
     clock: SharedClock,
     policy: TokenPolicy,
     prefix: Arc<str>,
@@ -185,7 +187,10 @@ impl<S: TokenStore + 'static> TokenManager<S> {
     ) -> Self {
         TokenManager {
             shared: Arc::new(Shared {
-                store,
+                store: BoundedStore {
+                    inner: store,
+                    timeout: policy.store_timeout,
+                },
                 clock,
                 policy,
                 prefix,
@@ -195,7 +200,15 @@ impl<S: TokenStore + 'static> TokenManager<S> {
         }
     }
 
+    /// The user's store, as given.
     pub(crate) fn store(&self) -> &S {
+        &self.shared.store.inner
+    }
+
+    /// The store with every operation bounded by the policy's `store_timeout`: what the client
+    /// itself uses, so that a store that never answers cannot wedge a refresh that other
+    /// callers are waiting on.
+    pub(crate) fn bounded_store(&self) -> &BoundedStore<S> {
         &self.shared.store
     }
 
@@ -541,6 +554,85 @@ impl<S: TokenStore + 'static> TokenManager<S> {
     }
 }
 
+/// A store whose every operation fails with a [`StoreError`] after `timeout` instead of hanging.
+pub(crate) struct BoundedStore<S> {
+    inner: S,
+    timeout: Duration,
+}
+
+/// The source of a [`StoreError`] for an operation that did not answer in time.
+#[derive(Debug)]
+struct StoreTimedOut(Duration);
+
+impl fmt::Display for StoreTimedOut {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "no answer within {:?}", self.0)
+    }
+}
+
+impl StdError for StoreTimedOut {}
+
+impl<S> BoundedStore<S> {
+    async fn bound<R>(
+        &self,
+        op: StoreOp,
+        fut: impl Future<Output = std::result::Result<R, StoreError>>,
+    ) -> std::result::Result<R, StoreError> {
+        tokio::time::timeout(self.timeout, fut)
+            .await
+            .unwrap_or_else(|_| Err(StoreError::new(op, StoreTimedOut(self.timeout))))
+    }
+}
+
+#[async_trait::async_trait]
+impl<S: TokenStore> TokenStore for BoundedStore<S> {
+    async fn get(&self, key: &TokenKey) -> std::result::Result<Option<StoredToken>, StoreError> {
+        self.bound(StoreOp::Get, self.inner.get(key)).await
+    }
+
+    async fn set(&self, key: &TokenKey, token: StoredToken) -> std::result::Result<(), StoreError> {
+        self.bound(StoreOp::Set, self.inner.set(key, token)).await
+    }
+
+    async fn delete(&self, key: &TokenKey) -> std::result::Result<(), StoreError> {
+        self.bound(StoreOp::Delete, self.inner.delete(key)).await
+    }
+
+    async fn compare_and_delete(
+        &self,
+        key: &TokenKey,
+        expected: &str,
+    ) -> std::result::Result<bool, StoreError> {
+        self.bound(
+            StoreOp::CompareAndDelete,
+            self.inner.compare_and_delete(key, expected),
+        )
+        .await
+    }
+
+    async fn try_acquire_lease(
+        &self,
+        key: &TokenKey,
+        owner: &str,
+        ttl: Duration,
+    ) -> std::result::Result<bool, StoreError> {
+        self.bound(
+            StoreOp::AcquireLease,
+            self.inner.try_acquire_lease(key, owner, ttl),
+        )
+        .await
+    }
+
+    async fn release_lease(
+        &self,
+        key: &TokenKey,
+        owner: &str,
+    ) -> std::result::Result<(), StoreError> {
+        self.bound(StoreOp::ReleaseLease, self.inner.release_lease(key, owner))
+            .await
+    }
+}
+
 /// Clears the slot's flight if the refresh task ends without finishing (a panic in a fetch, a
 /// runtime shutting down), so the next caller starts a new refresh instead of joining a dead one.
 struct FlightGuard<'a> {
@@ -678,6 +770,7 @@ mod tests {
             lease_wait: Duration::from_secs(5),
             refresh_ahead: false,
             consumer_only: false,
+            store_timeout: Duration::from_secs(5),
         }
     }
 

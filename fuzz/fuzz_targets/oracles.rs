@@ -40,12 +40,22 @@ fn state_ok(state: &str) -> bool {
 }
 
 /// The documented rule for `redirect_uri`: 1 to 2048 bytes, an absolute `http(s)://` URL (scheme
-/// in any case), no whitespace or control character.
+/// in any case) with a host, no whitespace or control character.
 fn redirect_ok(uri: &str) -> bool {
     let lower = uri.to_ascii_lowercase();
+    let rest = lower
+        .strip_prefix("https://")
+        .or_else(|| lower.strip_prefix("http://"));
+    // The host: what stands between `scheme://` (and any `userinfo@`) and the first `/`, `?`,
+    // `#` or `:port`.
+    let host = rest.map_or("", |r| {
+        let authority = &r[..r.find(['/', '?', '#']).unwrap_or(r.len())];
+        let host_port = authority.rsplit('@').next().unwrap_or(authority);
+        &host_port[..host_port.find(':').unwrap_or(host_port.len())]
+    });
     !uri.is_empty()
         && uri.len() <= 2048
-        && (lower.starts_with("https://") || lower.starts_with("http://"))
+        && !host.is_empty()
         && !uri.chars().any(|c| c.is_whitespace() || c.is_control())
 }
 

@@ -1,6 +1,6 @@
 //! The OAuth authorize page URL (`open.weixin.qq.com/connect/oauth2/authorize`).
 
-use wx_core::{InvalidInput, Result, Scope, check_arg, urlenc::encode_component};
+use wx_core::{InvalidInput, Result, Scope, urlenc::encode_component};
 
 use crate::client::OfficialAccount;
 
@@ -98,16 +98,7 @@ impl<T, S> OfficialAccount<T, S> {
 }
 
 fn check_redirect_uri(uri: &str) -> Result<(), InvalidInput> {
-    check_arg("redirect_uri", uri, MAX_REDIRECT_URI_LEN)?;
-    let lower = uri.get(..8).unwrap_or(uri).to_ascii_lowercase();
-    let absolute = lower.starts_with("https://") || lower.starts_with("http://");
-    if !absolute || uri.chars().any(char::is_whitespace) {
-        return Err(InvalidInput::new(
-            "redirect_uri",
-            "must be an absolute http(s) URL without whitespace",
-        ));
-    }
-    Ok(())
+    crate::url_check::check_http_url("redirect_uri", uri, MAX_REDIRECT_URI_LEN)
 }
 
 fn check_state(state: &str) -> Result<(), InvalidInput> {

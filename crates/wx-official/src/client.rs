@@ -427,18 +427,9 @@ impl Builder {
 
 /// Checks a base URL and drops its trailing `/`.
 fn normalize_base(argument: &'static str, url: &str) -> Result<String> {
-    check_arg(argument, url, 2048)?;
-    let lower = url.to_ascii_lowercase();
-    let rest = lower
-        .strip_prefix("https://")
-        .or_else(|| lower.strip_prefix("http://"));
-    let host_ok = rest.is_some_and(|r| !r.is_empty() && !r.starts_with('/'));
-    if !host_ok || url.contains(['?', '#']) || url.chars().any(char::is_whitespace) {
-        return Err(InvalidInput::new(
-            argument,
-            "must be an absolute http(s) URL without query or fragment",
-        )
-        .into());
+    crate::url_check::check_http_url(argument, url, 2048)?;
+    if url.contains(['?', '#']) {
+        return Err(InvalidInput::new(argument, "must not have a query or fragment").into());
     }
     Ok(url.trim_end_matches('/').to_owned())
 }

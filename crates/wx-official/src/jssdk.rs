@@ -163,26 +163,8 @@ pub fn random_nonce() -> String {
 /// whitespace or control characters, is not an absolute `http://` or `https://` URL, or has no
 /// host. Browsers never produce such a `location.href`, so a signature over it could not match.
 pub fn check_page_url(url: &str) -> Result<&str, InvalidInput> {
-    wx_core::check_arg("url", url, MAX_PAGE_URL_LEN)?;
-    if url.chars().any(char::is_whitespace) {
-        return Err(InvalidInput::new("url", "must not contain whitespace"));
-    }
-    let scheme_len = url.find("://").unwrap_or(0);
-    let scheme = &url[..scheme_len];
-    if !(scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https")) {
-        return Err(InvalidInput::new(
-            "url",
-            "must be an absolute http:// or https:// URL",
-        ));
-    }
-    let url = strip_fragment(url);
-    let rest = &url[scheme_len + 3..];
-    let authority = rest.split(['/', '?']).next().unwrap_or_default();
-    let host = authority.rsplit('@').next().unwrap_or_default();
-    if host.is_empty() || host.starts_with(':') {
-        return Err(InvalidInput::new("url", "must have a host"));
-    }
-    Ok(url)
+    crate::url_check::check_http_url("url", url, MAX_PAGE_URL_LEN)?;
+    Ok(strip_fragment(url))
 }
 
 /// The URL up to (not including) its first `#`.

@@ -8,6 +8,7 @@ mod oauth;
 mod retry;
 mod ticket;
 mod token;
+mod url_check;
 
 pub use authorize::{AuthorizeUrl, MAX_REDIRECT_URI_LEN, MAX_STATE_LEN};
 pub use client::{

@@ -44,8 +44,15 @@ cargo build -q -p wx-redis --no-default-features --features native-tls
 step "the fuzz targets build (plain stable; run them with cargo fuzz, see fuzz/README.md)"
 cargo build -q --manifest-path fuzz/Cargo.toml
 
+step "cargo doc (every public item documented, no broken links)"
+RUSTDOCFLAGS="-D warnings" cargo doc -q --workspace --all-features --no-deps
+
 step "cargo test (workspace, all features, doc tests included)"
 cargo test --workspace --all-features
+
+step "reliability suite figures (tests/reliability)"
+target_dir=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
+cat "$target_dir/reliability-report.txt"
 
 if [ -f examples/quickstart.rs ]; then
   step "the main job: cargo run --example quickstart"

@@ -91,6 +91,40 @@ impl Caller {
             Variant::Bare => common::bare_get_decoded(&self.http, &self.url).await.openid,
         }
     }
+
+    /// Spawns one call as its own task. The task holds only its variant's future, so that the
+    /// memory of an in-flight call is that variant's own (see `future_sizes`).
+    fn spawn_call(&self, tasks: &mut JoinSet<OpenId>, rt: &tokio::runtime::Handle) {
+        let caller = self.clone();
+        match self.variant {
+            Variant::Wx => tasks.spawn_on(
+                async move {
+                    common::sdk_user_info(&caller.client, &caller.login)
+                        .await
+                        .openid
+                },
+                rt,
+            ),
+            Variant::Bare => tasks.spawn_on(
+                async move {
+                    common::bare_get_decoded(&caller.http, &caller.url)
+                        .await
+                        .openid
+                },
+                rt,
+            ),
+        };
+    }
+
+    /// The size of one call's future (what a spawned task stores inline), in bytes.
+    fn future_size(&self) -> usize {
+        match self.variant {
+            Variant::Wx => std::mem::size_of_val(&common::sdk_user_info(&self.client, &self.login)),
+            Variant::Bare => {
+                std::mem::size_of_val(&common::bare_get_decoded(&self.http, &self.url))
+            }
+        }
+    }
 }
 
 /// `TASKS` tasks, each making `per_task` calls one after another.
@@ -177,32 +211,56 @@ fn main() {
         calls,
     ));
 
-    let in_flight = if full { 1_000 } else { 50 };
-    let hold = if full {
-        Duration::from_secs(5)
+    // Memory: fresh probe processes, alternating variants; the median of the rounds.
+    let (in_flight, hold, mem_rounds) = if full {
+        (1_000, Duration::from_secs(4), 3)
     } else {
-        Duration::from_secs(2)
+        (50, Duration::from_secs(2), 1)
     };
-    let wx_mem = measure_memory(&served, &login, Variant::Wx, in_flight, hold);
-    let bare_mem = measure_memory(&served, &login, Variant::Bare, in_flight, hold);
-    for m in [&wx_mem, &bare_mem] {
+    let mut runs: Vec<Memory> = Vec::new();
+    for round in 0..mem_rounds {
+        let order = if round % 2 == 0 {
+            [Variant::Wx, Variant::Bare]
+        } else {
+            [Variant::Bare, Variant::Wx]
+        };
+        for variant in order {
+            runs.push(measure_memory(&served, &login, variant, in_flight, hold));
+        }
+    }
+    let mut per_call = [0.0f64; 2];
+    for (i, caller) in [&wx, &bare].into_iter().enumerate() {
+        let mut mine: Vec<&Memory> = runs
+            .iter()
+            .filter(|m| m.variant == caller.variant)
+            .collect();
+        mine.sort_by_key(|m| m.rss_delta());
+        let m = mine[mine.len() / 2];
+        per_call[i] = m.rss_per_call();
+        let all: Vec<String> = mine
+            .iter()
+            .map(|m| format!("{:.1}", m.rss_per_call()))
+            .collect();
         report(&format!(
-            "memory: {} with {} calls in flight: VmRSS +{} KiB, VmHWM +{} KiB over the warm baseline \
-             ({} KiB): {:.1} KiB per in-flight call ({:.1} MiB per thousand; peak {:.1} KiB per call)",
+            "memory: {} with {} calls in flight: VmRSS +{} KiB over the warm baseline ({} KiB), \
+             VmHWM +{} KiB: {:.1} KiB per in-flight call ({:.1} MiB per thousand) [median of {} probes: {} KiB]; \
+             one call's future {} bytes",
             m.variant.name(),
             m.in_flight,
             m.rss_delta(),
-            m.hwm_delta(),
             m.rss_before,
+            m.hwm_delta(),
             m.rss_per_call(),
             m.rss_per_call() * 1000.0 / 1024.0,
-            m.hwm_per_call(),
+            mine.len(),
+            all.join(", "),
+            caller.future_size(),
         ));
     }
     report(&format!(
         "memory: wx/bare per in-flight call {:.2} (wx adds {:.1} KiB per call over bare reqwest)",
-        wx_mem.rss_per_call() / bare_mem.rss_per_call(),
-        wx_mem.rss_per_call() - bare_mem.rss_per_call(),
+        per_call[0] / per_call[1],
+        per_call[0] - per_call[1],
     ));
     drop(served);
     c.final_summary();
@@ -233,9 +291,6 @@ impl Memory {
     }
     fn rss_per_call(&self) -> f64 {
         self.rss_delta() as f64 / self.in_flight as f64
-    }
-    fn hwm_per_call(&self) -> f64 {
-        self.hwm_delta() as f64 / self.in_flight as f64
     }
 }
 
@@ -370,8 +425,7 @@ fn memory_probe(variant: Variant) {
     let (rss_before, hwm_before) = rss_and_hwm();
     let mut tasks = JoinSet::new();
     for _ in 0..in_flight {
-        let caller = caller.clone();
-        tasks.spawn_on(async move { caller.call().await }, rt.handle());
+        caller.spawn_call(&mut tasks, rt.handle());
     }
     next("measure");
     let (rss_during, hwm_during) = rss_and_hwm();

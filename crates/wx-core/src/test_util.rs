@@ -1,8 +1,8 @@
 //! Test doubles (feature `test-util`): the tools we test with, for users' own tests.
 //!
 //! - [`MockTransport`]: replays canned responses and records every request.
-//! - [`transport_fn`](crate::transport_fn): a transport from a closure.
-//! - [`ManualClock`](crate::ManualClock): time that moves only when told.
+//! - [`transport_fn`]: a transport from a closure.
+//! - [`ManualClock`]: time that moves only when told.
 //! - [`token_store_conformance`]: one function that checks any [`TokenStore`].
 
 use std::collections::{HashMap, VecDeque};

@@ -126,6 +126,12 @@ impl StoredToken {
         &self.value
     }
 
+    /// Consumes the token, returning the value without a copy.
+    #[must_use]
+    pub fn into_secret(self) -> String {
+        self.value
+    }
+
     /// Whether it has expired at `now`.
     #[must_use]
     pub fn is_expired_at(&self, now: SystemTime) -> bool {

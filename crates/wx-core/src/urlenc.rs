@@ -5,28 +5,43 @@
 #[must_use]
 pub fn encode_component(value: &str) -> String {
     let mut out = String::with_capacity(value.len() + 8);
-    for &b in value.as_bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
+    encode_into(&mut out, value);
+    out
+}
+
+fn encode_into(out: &mut String, value: &str) {
+    let unreserved = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~');
+    let mut rest = value;
+    while !rest.is_empty() {
+        // A run of bytes that need no escape is copied at once.
+        let run = rest
+            .bytes()
+            .position(|b| !unreserved(b))
+            .unwrap_or(rest.len());
+        out.push_str(&rest[..run]);
+        rest = &rest[run..];
+        let Some(ch) = rest.chars().next() else { break };
+        let mut buf = [0u8; 4];
+        for &b in ch.encode_utf8(&mut buf).as_bytes() {
             out.push('%');
             out.push(char::from(b"0123456789ABCDEF"[usize::from(b >> 4)]));
             out.push(char::from(b"0123456789ABCDEF"[usize::from(b & 15)]));
         }
+        rest = &rest[ch.len_utf8()..];
     }
-    out
 }
 
 /// Builds `base?k1=v1&k2=v2`, encoding every value (keys are expected to be plain).
 #[must_use]
 pub fn url_with_query(base: &str, pairs: &[(&str, &str)]) -> String {
-    let mut url = String::with_capacity(base.len() + 64);
+    let len: usize = pairs.iter().map(|(k, v)| k.len() + v.len() + 2).sum();
+    let mut url = String::with_capacity(base.len() + len + 16);
     url.push_str(base);
     for (i, (k, v)) in pairs.iter().enumerate() {
         url.push(if i == 0 { '?' } else { '&' });
         url.push_str(k);
         url.push('=');
-        url.push_str(&encode_component(v));
+        encode_into(&mut url, v);
     }
     url
 }

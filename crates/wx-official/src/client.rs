@@ -124,6 +124,8 @@ pub(crate) struct Inner<T, S> {
     config: Config,
     tokens: TokenManager<S>,
     force_log: Mutex<ForceLog>,
+    /// The store key of the base token (of `config.mode`).
+    base_key: TokenKey,
     /// When this client last dropped a rejected JS-SDK ticket.
     ticket_dropped_at: Mutex<Option<SystemTime>>,
 }
@@ -403,6 +405,7 @@ impl Builder {
             Arc::from(self.prefix.as_str()),
             self.appid.clone(),
         );
+        let base_key = tokens.key(&self.mode.token_kind());
         Ok(OfficialAccount {
             inner: Arc::new(Inner {
                 appid: self.appid,
@@ -419,6 +422,7 @@ impl Builder {
                 },
                 tokens,
                 force_log: Mutex::default(),
+                base_key,
                 ticket_dropped_at: Mutex::default(),
             }),
         })
@@ -580,6 +584,10 @@ where
     /// - [`Error::Transport`], [`Error::HttpStatus`], [`Error::Decode`] after retries;
     ///   [`Error::Deadline`] when the call outlives the request deadline.
     pub async fn access_token(&self) -> Result<AccessToken> {
+        // The hot path: a fresh token in the store, without span, deadline or fetch closure.
+        if let Some(token) = self.inner.tokens.fresh(&self.inner.base_key).await? {
+            return Ok(AccessToken::new(token.into_secret()));
+        }
         let span = tracing::info_span!("wx.access_token", mode = ?self.inner.config.mode);
         self.with_deadline("access_token", self.base_token())
             .instrument(span)
@@ -805,7 +813,7 @@ where
                 },
             )
             .await?;
-        Ok(AccessToken::new(token.secret()))
+        Ok(AccessToken::new(token.into_secret()))
     }
 
     fn token_endpoint(&self, force_refresh: bool) -> Result<Endpoint> {

@@ -261,8 +261,15 @@ impl<S: TokenStore + 'static> TokenManager<S> {
         } else {
             self.shared.policy.margin
         };
-        now.checked_add(margin)
-            .is_some_and(|t| t < token.expires_at)
+        fresh_with_margin(token, now, margin)
+    }
+
+    /// Step 1 of [`get`](Self::get) alone, for the hot path of a managed credential: the
+    /// stored value under `key` when it is fresh (outside the margin).
+    pub(crate) async fn fresh(&self, key: &TokenKey) -> Result<Option<StoredToken>> {
+        let token = self.shared.store.get(key).await?;
+        let now = self.now();
+        Ok(token.filter(|t| fresh_with_margin(t, now, self.shared.policy.margin)))
     }
 
     /// The value of `kind`: cached when fresh, otherwise refreshed once for all concurrent
@@ -554,6 +561,12 @@ impl<S: TokenStore + 'static> TokenManager<S> {
     }
 }
 
+/// Whether `token` is still good at `now` with `margin` to spare.
+fn fresh_with_margin(token: &StoredToken, now: SystemTime, margin: Duration) -> bool {
+    now.checked_add(margin)
+        .is_some_and(|t| t < token.expires_at)
+}
+
 /// A store whose every operation fails with a [`StoreError`] after `timeout` instead of hanging.
 pub(crate) struct BoundedStore<S> {
     inner: S,
@@ -578,6 +591,13 @@ impl<S> BoundedStore<S> {
         op: StoreOp,
         fut: impl Future<Output = std::result::Result<R, StoreError>>,
     ) -> std::result::Result<R, StoreError> {
+        // Most answers are ready at the first poll (an in-memory store, a value in a local
+        // cache): only an operation that has to wait pays for a timer.
+        let mut fut = std::pin::pin!(fut);
+        let first = std::future::poll_fn(|cx| std::task::Poll::Ready(fut.as_mut().poll(cx))).await;
+        if let std::task::Poll::Ready(result) = first {
+            return result;
+        }
         tokio::time::timeout(self.timeout, fut)
             .await
             .unwrap_or_else(|_| Err(StoreError::new(op, StoreTimedOut(self.timeout))))

@@ -585,11 +585,12 @@ where
     ///   [`Error::Deadline`] when the call outlives the request deadline.
     pub async fn access_token(&self) -> Result<AccessToken> {
         // The hot path: a fresh token in the store, without span, deadline or fetch closure.
-        if let Some(token) = self.inner.tokens.fresh(&self.inner.base_key).await? {
-            return Ok(AccessToken::new(token.into_secret()));
-        }
+        let stored = match self.inner.tokens.read_fresh(&self.inner.base_key).await? {
+            Ok(token) => return Ok(AccessToken::new(token.into_secret())),
+            Err(stored) => stored,
+        };
         let span = tracing::info_span!("wx.access_token", mode = ?self.inner.config.mode);
-        self.with_deadline("access_token", self.base_token())
+        self.with_deadline("access_token", self.base_token_after_read(Some(stored)))
             .instrument(span)
             .await
     }
@@ -802,17 +803,23 @@ where
     }
 
     async fn base_token(&self) -> Result<AccessToken> {
+        self.base_token_after_read(None).await
+    }
+
+    /// The base token; `stored` is the store's answer when the caller has read it already.
+    async fn base_token_after_read(
+        &self,
+        stored: Option<Option<StoredToken>>,
+    ) -> Result<AccessToken> {
         let this = self.clone();
-        let token = self
-            .inner
-            .tokens
-            .get(
-                &self.inner.config.mode.token_kind(),
-                move || -> FetchFuture {
-                    Box::pin(async move { this.fetch_base_token(false).await })
-                },
-            )
-            .await?;
+        let fetch =
+            move || -> FetchFuture { Box::pin(async move { this.fetch_base_token(false).await }) };
+        let tokens = &self.inner.tokens;
+        let kind = self.inner.config.mode.token_kind();
+        let token = match stored {
+            Some(stored) => tokens.get_after_read(&kind, stored, fetch).await?,
+            None => tokens.get(&kind, fetch).await?,
+        };
         Ok(AccessToken::new(token.into_secret()))
     }
 

@@ -264,12 +264,20 @@ impl<S: TokenStore + 'static> TokenManager<S> {
         fresh_with_margin(token, now, margin)
     }
 
-    /// Step 1 of [`get`](Self::get) alone, for the hot path of a managed credential: the
-    /// stored value under `key` when it is fresh (outside the margin).
-    pub(crate) async fn fresh(&self, key: &TokenKey) -> Result<Option<StoredToken>> {
+    /// Step 1 of [`get`](Self::get) alone, for the hot path of a managed credential: reads
+    /// `key` and returns `Ok(token)` when it is fresh (outside the margin), otherwise
+    /// `Err(what was read)` to hand to [`get_after_read`](Self::get_after_read), so a miss
+    /// costs no second store read.
+    pub(crate) async fn read_fresh(
+        &self,
+        key: &TokenKey,
+    ) -> Result<std::result::Result<StoredToken, Option<StoredToken>>> {
         let token = self.shared.store.get(key).await?;
         let now = self.now();
-        Ok(token.filter(|t| fresh_with_margin(t, now, self.shared.policy.margin)))
+        Ok(match token {
+            Some(t) if fresh_with_margin(&t, now, self.shared.policy.margin) => Ok(t),
+            other => Err(other),
+        })
     }
 
     /// The value of `kind`: cached when fresh, otherwise refreshed once for all concurrent
@@ -278,9 +286,23 @@ impl<S: TokenStore + 'static> TokenManager<S> {
     where
         F: FnOnce() -> FetchFuture + Send + 'static,
     {
+        let stored = self.shared.store.get(&self.key(kind)).await?;
+        self.get_after_read(kind, stored, fetch).await
+    }
+
+    /// [`get`](Self::get) after its store read: `stored` is what the store held for `kind`.
+    pub(crate) async fn get_after_read<F>(
+        &self,
+        kind: &TokenKind,
+        stored: Option<StoredToken>,
+        fetch: F,
+    ) -> Result<StoredToken>
+    where
+        F: FnOnce() -> FetchFuture + Send + 'static,
+    {
         let slot = self.slot(kind, false);
         let policy = &self.shared.policy;
-        if let Some(token) = self.shared.store.get(&slot.key).await? {
+        if let Some(token) = stored {
             let now = self.now();
             if policy.consumer_only || self.is_fresh(&slot, &token, now) {
                 return Ok(token);

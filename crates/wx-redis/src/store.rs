@@ -456,24 +456,32 @@ impl RedisTokenStoreBuilder {
             .set_number_of_retries(RECONNECT_ATTEMPTS)
             .set_min_delay(RECONNECT_MIN_DELAY)
             .set_max_delay(RECONNECT_MAX_DELAY);
-        let manager = tokio::time::timeout(
-            self.connection_timeout,
-            ConnectionManager::new_with_config(client, config),
-        )
-        .await
-        .map_err(|_| {
-            store_error(
-                StoreOp::Connect,
-                RedisFailure::timeout(self.connection_timeout),
-            )
-        })?
-        .map_err(|e| fail(&e))?;
+        let manager = self
+            .within_connection_timeout(ConnectionManager::new_with_config(client, config))
+            .await?
+            .map_err(|e| fail(&e))?;
         Ok(self.finish(
             Conn::Standalone(manager),
             KeyLayout::Plain,
             redactor.clone(),
             Endpoint::Standalone { addr, db, tls },
         ))
+    }
+
+    /// Runs a connection attempt, failing as a `Connect` store error when it takes longer than
+    /// the connection timeout.
+    async fn within_connection_timeout<T>(
+        &self,
+        attempt: impl std::future::Future<Output = T>,
+    ) -> Result<T, StoreError> {
+        tokio::time::timeout(self.connection_timeout, attempt)
+            .await
+            .map_err(|_| {
+                store_error(
+                    StoreOp::Connect,
+                    RedisFailure::timeout(self.connection_timeout),
+                )
+            })
     }
 
     /// Connects to a Redis Cluster through one or more of its nodes (the others are found
@@ -513,16 +521,10 @@ impl RedisTokenStoreBuilder {
             .response_timeout(self.operation_timeout);
         let builder = self.cluster_certs(builder, tls)?;
         let client = builder.build().map_err(|e| fail(&e))?;
-        let connection =
-            tokio::time::timeout(self.connection_timeout, client.get_async_connection())
-                .await
-                .map_err(|_| {
-                    store_error(
-                        StoreOp::Connect,
-                        RedisFailure::timeout(self.connection_timeout),
-                    )
-                })?
-                .map_err(|e| fail(&e))?;
+        let connection = self
+            .within_connection_timeout(client.get_async_connection())
+            .await?
+            .map_err(|e| fail(&e))?;
         Ok(self.finish(
             Conn::Cluster(connection),
             KeyLayout::HashTagged,

@@ -1082,4 +1082,83 @@ mod tests {
             "no fetch while the store is down"
         );
     }
+
+    /// A store whose `try_acquire_lease` never answers until `hang` is cleared.
+    struct HangingLease {
+        inner: MemoryTokenStore,
+        hang: std::sync::atomic::AtomicBool,
+    }
+
+    #[async_trait::async_trait]
+    impl TokenStore for HangingLease {
+        async fn get(
+            &self,
+            key: &TokenKey,
+        ) -> std::result::Result<Option<StoredToken>, StoreError> {
+            self.inner.get(key).await
+        }
+        async fn set(&self, key: &TokenKey, t: StoredToken) -> std::result::Result<(), StoreError> {
+            self.inner.set(key, t).await
+        }
+        async fn delete(&self, key: &TokenKey) -> std::result::Result<(), StoreError> {
+            self.inner.delete(key).await
+        }
+        async fn try_acquire_lease(
+            &self,
+            key: &TokenKey,
+            owner: &str,
+            ttl: Duration,
+        ) -> std::result::Result<bool, StoreError> {
+            if self.hang.load(Ordering::SeqCst) {
+                std::future::pending::<()>().await;
+            }
+            self.inner.try_acquire_lease(key, owner, ttl).await
+        }
+    }
+
+    /// One store operation that never returns fails as a store error naming it after the store
+    /// timeout, and does not wedge the refresh that later callers join.
+    #[tokio::test]
+    async fn a_hung_store_operation_is_bounded_and_does_not_wedge_the_kind() {
+        let clock = ManualClock::starting_now();
+        let shared: SharedClock = Arc::new(clock.clone());
+        let store = Arc::new(HangingLease {
+            inner: MemoryTokenStore::with_clock(shared.clone()),
+            hang: std::sync::atomic::AtomicBool::new(true),
+        });
+        let m = TokenManager::new(
+            store.clone(),
+            shared,
+            TokenPolicy {
+                store_timeout: Duration::from_millis(100),
+                ..policy()
+            },
+            Arc::from("wx"),
+            AppId::new("wxapp"),
+        );
+        let calls = Arc::new(AtomicUsize::new(0));
+        let e = tokio::time::timeout(
+            Duration::from_secs(2),
+            m.get(&TokenKind::AccessToken, counting(&calls, "T1", 7200)),
+        )
+        .await
+        .expect("bounded by the store timeout")
+        .expect_err("the lease never answers");
+        assert!(
+            matches!(&e, Error::Store(s) if s.op() == StoreOp::AcquireLease),
+            "{e:?}"
+        );
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            0,
+            "no fetch without the lease"
+        );
+        store.hang.store(false, Ordering::SeqCst);
+        let t = m
+            .get(&TokenKind::AccessToken, counting(&calls, "T1", 7200))
+            .await
+            .expect("the store answers again");
+        assert_eq!(t.secret(), "T1");
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
 }

@@ -112,10 +112,8 @@ pub fn js_sdk_config(
     timestamp: u64,
     nonce: &str,
 ) -> Result<JsSdkConfig, InvalidInput> {
-    wx_core::check_arg("app_id", app_id.as_str(), 128)?;
-    if ticket.is_empty() {
-        return Err(InvalidInput::new("ticket", "must not be empty"));
-    }
+    wx_core::check_arg("app_id", app_id.as_str(), crate::client::MAX_APPID_LEN)?;
+    wx_core::check_arg("ticket", ticket.secret(), crate::client::MAX_TOKEN_LEN)?;
     let url = check_page_url(url)?;
     check_nonce(nonce)?;
     Ok(JsSdkConfig {
@@ -173,12 +171,7 @@ fn strip_fragment(url: &str) -> &str {
 }
 
 fn check_nonce(nonce: &str) -> Result<(), InvalidInput> {
-    if nonce.is_empty() {
-        return Err(InvalidInput::new("nonce", "must not be empty"));
-    }
-    if nonce.len() > MAX_NONCE_LEN {
-        return Err(InvalidInput::new("nonce", "too long"));
-    }
+    wx_core::check_arg("nonce", nonce, MAX_NONCE_LEN)?;
     if !nonce
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')

@@ -72,8 +72,8 @@ use sha2::Sha256;
 use subtle::ConstantTimeEq;
 use wx_core::{InvalidInput, SharedClock};
 
-/// The most characters WeChat accepts in `state`.
-pub const MAX_STATE_LEN: usize = 128;
+/// The most characters WeChat accepts in `state` (the rule the authorize URL enforces).
+pub use crate::authorize::MAX_STATE_LEN;
 
 /// The longest return path a state can carry, in bytes: what is left of [`MAX_STATE_LEN`]
 /// base62 characters (93 bytes) after the 34 fixed bytes.

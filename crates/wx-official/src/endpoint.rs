@@ -8,6 +8,19 @@ use http::Method;
 use serde::Serialize;
 use wx_core::{Error, InvalidInput, Result};
 
+/// How an endpoint authenticates. A fact about the endpoint, not a choice of the caller: the
+/// client adds the credential and, for the base token, recovers a rejected one once.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Auth {
+    /// No credential from the client: the endpoint carries its own (the AppSecret of
+    /// `cgi-bin/token`, a user's web token on `sns/userinfo`) in its query or body.
+    #[default]
+    None,
+    /// The base access token, added as the `access_token` query parameter.
+    BaseToken,
+}
+
 /// One WeChat API call described as data: method, path, query parameters and an optional JSON
 /// body. The client adds the host, the base access token (for
 /// [`call_with_token`](crate::OfficialAccount::call_with_token)), sends it, decodes the answer
@@ -32,6 +45,7 @@ pub struct Endpoint {
     query: Vec<(&'static str, String)>,
     body: Option<Bytes>,
     idempotent: bool,
+    auth: Auth,
 }
 
 impl Endpoint {
@@ -44,6 +58,7 @@ impl Endpoint {
             query: Vec::new(),
             body: None,
             idempotent: true,
+            auth: Auth::None,
         }
     }
 
@@ -62,6 +77,7 @@ impl Endpoint {
             query: Vec::new(),
             body: Some(Bytes::from(json)),
             idempotent: false,
+            auth: Auth::None,
         })
     }
 
@@ -76,6 +92,23 @@ impl Endpoint {
     pub fn idempotent(mut self, idempotent: bool) -> Self {
         self.idempotent = idempotent;
         self
+    }
+
+    /// Declares how the endpoint authenticates (default [`Auth::None`]).
+    pub fn auth(mut self, auth: Auth) -> Self {
+        self.auth = auth;
+        self
+    }
+
+    /// Shorthand for `.auth(Auth::BaseToken)`: the client adds the base access token.
+    pub fn with_base_token(self) -> Self {
+        self.auth(Auth::BaseToken)
+    }
+
+    /// How the endpoint authenticates.
+    #[must_use]
+    pub fn auth_kind(&self) -> Auth {
+        self.auth
     }
 
     /// The endpoint's name: its path without the leading `/` (`sns/userinfo`). Errors and
@@ -143,6 +176,7 @@ impl fmt::Debug for Endpoint {
             .field("query", &self.query_names().collect::<Vec<_>>())
             .field("body_len", &self.body.as_ref().map(Bytes::len))
             .field("idempotent", &self.idempotent)
+            .field("auth", &self.auth)
             .finish()
     }
 }

@@ -5,6 +5,7 @@ mod authorize;
 mod client;
 mod endpoint;
 mod oauth;
+mod request;
 mod retry;
 mod ticket;
 mod token;
@@ -15,8 +16,9 @@ pub use client::{
     Builder, DEFAULT_API_BASE, DEFAULT_OPEN_BASE, DynOfficialAccount, OfficialAccount,
     STABLE_FORCE_REFRESH_DAILY_LIMIT, STABLE_FORCE_REFRESH_SPACING, TokenMode,
 };
-pub use endpoint::Endpoint;
+pub use endpoint::{Auth, Endpoint};
 pub use jssdk::JsSdkConfig;
+pub use request::{FromResponse, Request};
 pub use retry::RetryPolicy;
 pub use state::{StateError, StateSigner, VerifiedState};
 pub use ticket::JSAPI_TICKET_INVALIDATION_SPACING;
@@ -24,5 +26,6 @@ pub use ticket::JSAPI_TICKET_INVALIDATION_SPACING;
 pub use wx_core;
 
 pub mod jssdk;
+pub mod paging;
 pub mod state;
 pub mod verify;

@@ -14,3 +14,4 @@ mod leaks;
 mod login_flow;
 mod oauth;
 mod over_http;
+mod paging;

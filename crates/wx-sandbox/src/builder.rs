@@ -2,9 +2,9 @@
 
 use std::time::{Duration, SystemTime};
 
-use wx_core::{ManualClock, Sex};
+use wx_core::{Clock as _, ManualClock, Sex};
 
-use crate::world::{App, World};
+use crate::world::{App, FollowScene, World};
 use crate::{Sandbox, SandboxError};
 
 /// A user registered with an app: what `sns/userinfo` returns for them.
@@ -232,6 +232,13 @@ impl SandboxBuilder {
             apps[i].oauth_domain = Some(domain);
         }
         let clock = clock.unwrap_or_else(ManualClock::starting_now);
+        let start = clock.now();
+        for app in &mut apps {
+            let openids: Vec<String> = app.users.iter().map(|u| u.openid.clone()).collect();
+            for openid in openids {
+                app.follow(&openid, start, FollowScene::other());
+            }
+        }
         let seed = seed.unwrap_or_else(rand::random);
         let world = World::new(apps, seed, token_daily_quota);
         Ok(Sandbox::from_parts(world, clock))

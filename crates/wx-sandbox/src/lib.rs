@@ -242,6 +242,42 @@ impl Sandbox {
         Ok(())
     }
 
+    /// Makes `openid` follow `appid` (or stop following) without any push: set-up for tests.
+    /// Users registered with the builder follow from the sandbox's start.
+    ///
+    /// # Errors
+    /// [`SandboxError::UnknownApp`], [`SandboxError::UnknownUser`].
+    pub fn set_following(
+        &self,
+        appid: &str,
+        openid: &str,
+        following: bool,
+    ) -> Result<(), SandboxError> {
+        let now = self.inner.clock.now();
+        let mut world = self.world();
+        let app = world.app_mut(appid).ok_or(SandboxError::UnknownApp)?;
+        if !app.users.iter().any(|u| u.openid == openid) {
+            return Err(SandboxError::UnknownUser);
+        }
+        if following {
+            app.follow(openid, now, world::FollowScene::other());
+        } else {
+            app.unfollow(openid);
+        }
+        Ok(())
+    }
+
+    /// Whether `openid` follows `appid` now (`None` for an unknown app or user).
+    #[must_use]
+    pub fn is_following(&self, appid: &str, openid: &str) -> Option<bool> {
+        let mut world = self.world();
+        let app = world.app_mut(appid)?;
+        app.users
+            .iter()
+            .any(|u| u.openid == openid)
+            .then(|| app.is_following(openid))
+    }
+
     /// Starts the HTTP server on `127.0.0.1` with a free port.
     ///
     /// # Errors

@@ -23,7 +23,7 @@ use wx_core::{
 pub use builder::{Consent, SandboxBuilder, UserProfile};
 pub use fault::{Fault, FaultMix, Faults};
 pub use server::SandboxServer;
-pub use world::TokenStatus;
+pub use world::{InboxMessage, TokenStatus, Via};
 
 use world::{Family, World};
 
@@ -132,7 +132,7 @@ impl Sandbox {
         }
     }
 
-    fn world(&self) -> MutexGuard<'_, World> {
+    pub(crate) fn world(&self) -> MutexGuard<'_, World> {
         self.inner
             .world
             .lock()

@@ -16,12 +16,14 @@ use crate::builder::{Consent, UserProfile, unix_secs};
 
 mod ext;
 mod followers;
+mod inbox;
 mod oauth;
 mod routes;
 mod token;
 
 pub(crate) use ext::Extensions;
 pub(crate) use followers::{FollowScene, Follower};
+pub use inbox::{InboxMessage, Via};
 pub(crate) use routes::{Call, Handler, Route};
 
 /// Lifetime of a base or stable access token.

@@ -27,18 +27,19 @@
 //!   new connection to the sandbox, plus `--upstream-delay-ms`), `SET` of the token, lease
 //!   release: about 2.5 ms on loopback. The leader of the contended run does the same; the
 //!   other processes hold the token at their first poll after it was stored. Polls sleep
-//!   jitter(d) = 10-20 ms, then 20-40, 40-80, 80-160, 160-320, ... (d doubling from 20 ms up to
-//!   500 ms: wx-official's `POLL_FIRST`/`POLL_MAX`), cumulative 10-20, 30-60, 70-140,
-//!   150-300, 310-620 ms. So:
+//!   jitter(d) = 10-20 ms, then 20-40, 40-80, then 50-100 ms for every later poll (d doubling
+//!   from 20 ms up to a 100 ms cap: wx-official's `POLL_FIRST`/`POLL_MAX`), cumulative 10-20,
+//!   30-60, 70-140, 120-240, 170-340 ms. So:
 //!   - with the ~2.5 ms loopback fetch, a waiter holds the token at its first poll, 10-20 ms:
 //!     8 x 1 gives ~20 ms (ratio ~8). N tasks per process add N Redis `GET`s (every call reads
-//!     the store before joining the refresh in flight) and N task wake-ups on 2 cores: the
-//!     "start skew" column (~30 ms for 8 x 1000) is the time the last task woke after the start
-//!     instant, so 8 x 1000 lands near 50 ms (ratio ~20) with the upstream itself 2.5 ms of it;
-//!   - with a WeChat-like 200 ms fetch (`--upstream-delay-ms 200`), a waiter whose fourth poll
-//!     (150-300 ms) comes before the token is stored waits for its fifth (310-620 ms); with 7
-//!     waiters that is likely for one of them, so the slowest lands near 400-500 ms (ratio
-//!     2-2.5). The backoff, not Redis or the fetch, is where the extra time goes.
+//!     the store once before joining the refresh in flight) and N task wake-ups on 2 cores: the
+//!     "start skew" column (~30-45 ms for 8 x 1000) is the time the last task woke after the
+//!     start instant, so 8 x 1000 lands near 60 ms (ratio ~25) with the upstream itself 2.5 ms
+//!     of it;
+//!   - with a WeChat-like 200 ms fetch (`--upstream-delay-ms 200`), polls after the third are at
+//!     most 100 ms apart, so the slowest waiter holds the token at most ~100 ms after it was
+//!     stored: near 300 ms with the 8 x 1000 start skew (ratio ~1.5). The backoff cap, not
+//!     Redis or the fetch, bounds the extra time.
 
 #![allow(clippy::print_stdout)] // A command-line harness: printing is its output.
 

@@ -16,8 +16,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   step "installing ${missing[*]} (Debian packages)"
   if command -v apt-get >/dev/null 2>&1; then
     SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-    $SUDO apt-get update -qq >/dev/null 2>&1 || true
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null \
+    # Wait (up to 10 minutes) for another apt/dpkg process holding the lock instead of failing.
+    APT=(apt-get -o DPkg::Lock::Timeout=600)
+    $SUDO "${APT[@]}" update -qq >/dev/null 2>&1 || true
+    DEBIAN_FRONTEND=noninteractive $SUDO "${APT[@]}" install -y -qq "${missing[@]}" >/dev/null \
       || { echo "error: could not install ${missing[*]}; install them (apt-get install ${missing[*]})" >&2; exit 1; }
   else
     echo "error: ${missing[*]} missing and apt-get is not available; install them by hand" >&2

@@ -3,6 +3,7 @@
 #![deny(missing_docs)]
 
 mod clock;
+pub mod crypto;
 mod decode;
 mod errcode;
 mod error;
@@ -25,7 +26,7 @@ pub use error::{
 };
 pub use id::{AppId, OpenId, UnionId};
 pub use model::{AccessTokenResponse, JsapiTicketResponse, Lang, OAuthToken, Scope, Sex, UserInfo};
-pub use secret::{AccessToken, AppSecret, RefreshToken, Ticket, ct_eq};
+pub use secret::{AccessToken, AppSecret, RefreshToken, ServerToken, Ticket, ct_eq};
 pub use store::{MemoryTokenStore, StoredToken, TokenKey, TokenKind, TokenStore};
 pub use transport::{FnTransport, HttpRequest, HttpResponse, HttpTransport, transport_fn};
 

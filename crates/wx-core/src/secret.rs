@@ -73,6 +73,11 @@ secret_type!(
     /// A JS-SDK `jsapi_ticket`.
     Ticket
 );
+secret_type!(
+    /// The server Token typed into the console next to the server URL (服务器配置 → Token): the
+    /// key of every push signature. Unrelated to the access token.
+    ServerToken
+);
 
 /// Constant-time byte comparison (length is not hidden).
 #[must_use]
@@ -97,11 +102,13 @@ mod tests {
             format!("{:?}", RefreshToken::new(raw)),
             format!("{:?}", Ticket::new(raw)),
             format!("{:#?}", Some(AccessToken::new(raw))),
+            format!("{:?}", ServerToken::new(raw)),
         ];
         assert_eq!(shown[0], "AppSecret([redacted])");
         assert_eq!(shown[1], "AccessToken([redacted])");
         assert_eq!(shown[2], "RefreshToken([redacted])");
         assert_eq!(shown[3], "Ticket([redacted])");
+        assert_eq!(shown[5], "ServerToken([redacted])");
         for s in shown {
             assert!(!s.contains(raw), "{s}");
         }

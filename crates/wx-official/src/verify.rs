@@ -24,10 +24,7 @@
 
 use std::fmt;
 
-use sha1::{Digest, Sha1};
 use subtle::ConstantTimeEq;
-
-use crate::jssdk::hex_lower;
 
 /// Longest `echostr` accepted by [`verify_echo`].
 pub const MAX_ECHOSTR_LEN: usize = 256;
@@ -193,12 +190,7 @@ impl std::error::Error for VerifyError {}
 
 fn sorted_sha1_hex(parts: &mut [&str]) -> String {
     // Bytewise order, as PHP's sort(SORT_STRING) in the official sample; never numeric order.
-    parts.sort_unstable_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
-    let mut hasher = Sha1::new();
-    for part in parts.iter() {
-        hasher.update(part.as_bytes());
-    }
-    hex_lower(&hasher.finalize())
+    wx_core::crypto::signature(parts)
 }
 
 /// Constant-time comparison of our lowercase hex digest with a received one of any case.
@@ -213,6 +205,8 @@ fn hex_ct_eq(expected_lower: &str, received: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::jssdk::hex_lower;
+    use sha1::{Digest, Sha1};
 
     /// wechatpy's vector, kept in the repository's fixtures.
     const WECHATPY: &str =

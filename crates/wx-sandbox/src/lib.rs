@@ -3,6 +3,7 @@
 
 mod builder;
 mod fault;
+mod push;
 mod server;
 mod world;
 
@@ -22,8 +23,9 @@ use wx_core::{
 
 pub use builder::{Consent, SandboxBuilder, UserProfile};
 pub use fault::{Fault, FaultMix, Faults};
+pub use push::{PushOutcome, PushReport};
 pub use server::SandboxServer;
-pub use world::{InboxMessage, TokenStatus, Via};
+pub use world::{InboxMessage, PushFields, TokenStatus, Via};
 
 use world::{Family, World};
 
@@ -84,6 +86,7 @@ struct Inner {
     clock: ManualClock,
     faults: Faults,
     counts: Mutex<BTreeMap<String, u64>>,
+    pushes: push::InFlight,
 }
 
 impl fmt::Debug for Sandbox {
@@ -128,6 +131,7 @@ impl Sandbox {
                 clock,
                 faults: Faults::default(),
                 counts: Mutex::new(BTreeMap::new()),
+                pushes: push::InFlight::default(),
             }),
         }
     }
@@ -357,7 +361,9 @@ impl Sandbox {
 
     fn answer(&self, request: &HttpRequest) -> HttpResponse {
         let now = self.inner.clock.now();
-        self.world().handle(request, now)
+        let response = self.world().handle(request, now);
+        self.dispatch_queued();
+        response
     }
 }
 

@@ -18,12 +18,15 @@ mod ext;
 mod followers;
 mod inbox;
 mod oauth;
+mod push;
 mod routes;
 mod token;
 
 pub(crate) use ext::Extensions;
 pub(crate) use followers::{FollowScene, Follower};
 pub use inbox::{InboxMessage, Via};
+pub use push::PushFields;
+pub(crate) use push::QueuedPush;
 pub(crate) use routes::{Call, Handler, Route};
 
 /// Lifetime of a base or stable access token.

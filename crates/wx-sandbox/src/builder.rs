@@ -4,6 +4,7 @@ use std::time::{Duration, SystemTime};
 
 use wx_core::{Clock as _, ManualClock, Sex};
 
+use crate::push::ServerConfig;
 use crate::world::{App, FollowScene, World};
 use crate::{Sandbox, SandboxError};
 
@@ -124,6 +125,7 @@ pub struct SandboxBuilder {
     pending_users: Vec<(String, UserProfile)>,
     pending_consents: Vec<(String, Consent)>,
     pending_domains: Vec<(String, String)>,
+    pending_servers: Vec<(String, ServerConfig)>,
     clock: Option<ManualClock>,
     seed: Option<u64>,
     token_daily_quota: u32,
@@ -136,6 +138,7 @@ impl Default for SandboxBuilder {
             pending_users: Vec::new(),
             pending_consents: Vec::new(),
             pending_domains: Vec::new(),
+            pending_servers: Vec::new(),
             clock: None,
             seed: None,
             token_daily_quota: 2000,
@@ -170,6 +173,13 @@ impl SandboxBuilder {
         self
     }
 
+    /// Gives the app a server URL (服务器配置): WeChat pushes there. Registered without the
+    /// URL check (as if saved before the test began); [`Sandbox::set_server`] checks it.
+    pub fn server(mut self, appid: impl Into<String>, config: ServerConfig) -> Self {
+        self.pending_servers.push((appid.into(), config));
+        self
+    }
+
     /// Uses `clock` (share it with the client under test). Default: a [`ManualClock`] stopped
     /// at the current time.
     pub fn clock(mut self, clock: ManualClock) -> Self {
@@ -195,13 +205,15 @@ impl SandboxBuilder {
     /// # Errors
     /// [`SandboxError::DuplicateApp`] for an appid registered twice,
     /// [`SandboxError::UnknownApp`] for a user, consent or domain naming an unregistered appid,
-    /// [`SandboxError::DuplicateUser`] for an openid registered twice with one app.
+    /// [`SandboxError::DuplicateUser`] for an openid registered twice with one app,
+    /// [`SandboxError::InvalidServer`] for a bad server configuration.
     pub fn build(self) -> Result<Sandbox, SandboxError> {
         let SandboxBuilder {
             mut apps,
             pending_users,
             pending_consents,
             pending_domains,
+            pending_servers,
             clock,
             seed,
             token_daily_quota,
@@ -230,6 +242,10 @@ impl SandboxBuilder {
         for (appid, domain) in pending_domains {
             let i = find(&apps, &appid)?;
             apps[i].oauth_domain = Some(domain);
+        }
+        for (appid, server) in pending_servers {
+            let i = find(&apps, &appid)?;
+            apps[i].push_state().server = Some(server.checked()?);
         }
         let clock = clock.unwrap_or_else(ManualClock::starting_now);
         let start = clock.now();

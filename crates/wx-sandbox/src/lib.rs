@@ -23,7 +23,10 @@ use wx_core::{
 
 pub use builder::{Consent, SandboxBuilder, UserProfile};
 pub use fault::{Fault, FaultMix, Faults};
-pub use push::{PushOutcome, PushReport};
+pub use push::{
+    AttemptError, PUSH_ATTEMPTS, PUSH_TIMEOUT, PushFailure, PushMode, PushOutcome, PushReport,
+    PushTarget, ReplyError, ServerConfig, UNAVAILABLE_NOTICE, UserAction,
+};
 pub use server::SandboxServer;
 pub use world::{InboxMessage, PushFields, TokenStatus, Via};
 
@@ -69,6 +72,19 @@ pub enum SandboxError {
     /// The openid was registered twice with one app.
     #[error("openid registered twice for one app")]
     DuplicateUser,
+    /// A server configuration with a bad EncodingAESKey, URL or original id (or none where
+    /// one is needed).
+    #[error("invalid server configuration")]
+    InvalidServer,
+    /// The server URL did not pass WeChat's check (no echo of `echostr`).
+    #[error("server URL check failed")]
+    HandshakeFailed,
+    /// The user does not follow the app (so cannot message it or unfollow).
+    #[error("user does not follow the app")]
+    NotFollowing,
+    /// The user already follows the app.
+    #[error("user already follows the app")]
+    AlreadyFollowing,
 }
 
 /// The simulated WeChat. Cheap to clone: clones share everything (apps, tokens, clock, faults,

@@ -26,7 +26,7 @@ pub(crate) use ext::Extensions;
 pub(crate) use followers::{FollowScene, Follower};
 pub use inbox::{InboxMessage, Via};
 pub use push::PushFields;
-pub(crate) use push::QueuedPush;
+pub(crate) use push::{QueuedPush, write_cdata};
 pub(crate) use routes::{Call, Handler, Route};
 
 /// Lifetime of a base or stable access token.

@@ -5,8 +5,12 @@
 use std::fmt::Display;
 use std::time::SystemTime;
 
-use super::{App, World};
+use rand::Rng as _;
+
+use super::{App, FollowScene, World};
 use crate::builder::unix_secs;
+use crate::push::ServerConfig;
+use crate::{SandboxError, UserAction};
 
 /// The fields of one push after its header (`ToUserName`, `FromUserName`, `CreateTime`, which
 /// the sandbox fills in): `MsgType`, `Event`, `EventKey`, `MsgId`, ... in order. Text fields are
@@ -96,7 +100,6 @@ impl PushFields {
             })
     }
 
-    #[allow(dead_code)] // the delivery renders pushes (lands with the server URL)
     fn write(&self, out: &mut String) {
         for (name, value) in &self.0 {
             out.push('<');
@@ -115,7 +118,6 @@ impl PushFields {
 }
 
 /// `<![CDATA[...]]>`, with any `]]>` inside split across two sections.
-#[allow(dead_code)]
 pub(crate) fn write_cdata(out: &mut String, s: &str) {
     out.push_str("<![CDATA[");
     out.push_str(&s.replace("]]>", "]]]]><![CDATA[>"));
@@ -134,7 +136,6 @@ pub(crate) struct QueuedPush {
 
 impl QueuedPush {
     /// The plaintext XML body: header, then the fields.
-    #[allow(dead_code)]
     pub(crate) fn xml(&self, original_id: &str) -> String {
         let mut out = String::from("<xml><ToUserName>");
         write_cdata(&mut out, original_id);
@@ -152,12 +153,39 @@ impl QueuedPush {
 /// Per-app state of the push direction.
 #[derive(Default)]
 pub(crate) struct PushState {
+    /// The server configuration (服务器配置), if the app has one.
+    pub(crate) server: Option<ServerConfig>,
     outbox: Vec<QueuedPush>,
 }
 
 impl App {
-    fn push_state(&mut self) -> &mut PushState {
+    pub(crate) fn push_state(&mut self) -> &mut PushState {
         self.ext.get_mut::<PushState>()
+    }
+
+    /// Follows `openid` through a QR code with `scene` (or records a scan when it already
+    /// follows) and returns the push WeChat sends: `subscribe` with `EventKey` =
+    /// `qrscene_<scene>`, or `SCAN` with the bare scene; both carry the `Ticket`.
+    fn scanned(&mut self, openid: &str, scene: &str, ticket: &str, now: SystemTime) -> PushFields {
+        let qr = match scene.parse::<u64>() {
+            Ok(n) => FollowScene {
+                scene: "ADD_SCENE_QR_CODE".into(),
+                qr_scene: n,
+                ..FollowScene::default()
+            },
+            Err(_) => FollowScene {
+                scene: "ADD_SCENE_QR_CODE".into(),
+                qr_scene_str: scene.to_owned(),
+                ..FollowScene::default()
+            },
+        };
+        let fields = if self.follow(openid, now, qr) {
+            PushFields::event("subscribe").text("EventKey", format!("qrscene_{scene}"))
+        } else {
+            PushFields::event("SCAN").text("EventKey", scene)
+        };
+        self.touch(openid, now);
+        fields.text("Ticket", ticket)
     }
 }
 
@@ -183,6 +211,115 @@ impl World {
             };
             app.push_state().outbox.push(push);
         }
+    }
+
+    /// A user scanned the QR code `ticket` of `appid` whose scene is `scene` (a number or a
+    /// string scene): a follower gets `SCAN`; anyone else now follows through the QR code
+    /// (scene `ADD_SCENE_QR_CODE`, `qr_scene` / `qr_scene_str` set) and the app gets
+    /// `subscribe` with `qrscene_<scene>`. The push is queued (see `queue_push`). The hook of
+    /// the QR-code group.
+    ///
+    /// # Errors
+    /// [`SandboxError::UnknownApp`], [`SandboxError::UnknownUser`].
+    #[allow(dead_code)] // called by the QR-code group
+    pub(crate) fn qr_scanned(
+        &mut self,
+        appid: &str,
+        openid: &str,
+        scene: &str,
+        ticket: &str,
+        now: SystemTime,
+    ) -> Result<(), SandboxError> {
+        let push = self.user_acts(appid, openid, &UserAction::scan(scene, ticket), now)?;
+        if let Some(app) = self.app_mut(appid) {
+            app.push_state().outbox.push(push);
+        }
+        Ok(())
+    }
+
+    /// Applies what a simulated user does to the follower relation (follows, unfollows, last
+    /// interaction) and returns the push WeChat sends about it.
+    ///
+    /// # Errors
+    /// [`SandboxError::UnknownApp`], [`SandboxError::UnknownUser`];
+    /// [`SandboxError::NotFollowing`] for a message, click or unfollow from a non-follower
+    /// (WeChat offers no chat with an account one does not follow);
+    /// [`SandboxError::AlreadyFollowing`] for a follow by a follower.
+    pub(crate) fn user_acts(
+        &mut self,
+        appid: &str,
+        openid: &str,
+        action: &UserAction,
+        now: SystemTime,
+    ) -> Result<QueuedPush, SandboxError> {
+        let msg_id = self.msg_id();
+        let media_id = self.random_string(64);
+        let app = self.app_mut(appid).ok_or(SandboxError::UnknownApp)?;
+        if app.user(openid).is_none() {
+            return Err(SandboxError::UnknownUser);
+        }
+        let following = app.is_following(openid);
+        let needs_follower = !matches!(action, UserAction::Follow | UserAction::ScanQr { .. });
+        if needs_follower && !following {
+            return Err(SandboxError::NotFollowing);
+        }
+        let fields = match action {
+            UserAction::Text(content) => PushFields::message("text")
+                .text("Content", content.as_str())
+                .number("MsgId", msg_id),
+            UserAction::Image { pic_url } => PushFields::message("image")
+                .text("PicUrl", pic_url.as_str())
+                .text("MediaId", media_id)
+                .number("MsgId", msg_id),
+            UserAction::Location {
+                latitude,
+                longitude,
+                scale,
+                label,
+            } => PushFields::message("location")
+                .number("Location_X", latitude)
+                .number("Location_Y", longitude)
+                .number("Scale", scale)
+                .text("Label", label.as_str())
+                .number("MsgId", msg_id),
+            UserAction::Follow => {
+                if following {
+                    return Err(SandboxError::AlreadyFollowing);
+                }
+                let scene = FollowScene {
+                    scene: "ADD_SCENE_SEARCH".into(),
+                    ..FollowScene::default()
+                };
+                app.follow(openid, now, scene);
+                PushFields::event("subscribe")
+            }
+            UserAction::Unfollow => {
+                app.unfollow(openid);
+                PushFields::event("unsubscribe")
+            }
+            UserAction::ScanQr { scene, ticket } => app.scanned(openid, scene, ticket, now),
+            UserAction::ClickMenu(key) => PushFields::event("CLICK").text("EventKey", key.as_str()),
+            UserAction::ViewMenu(url) => PushFields::event("VIEW").text("EventKey", url.as_str()),
+        };
+        if !matches!(action, UserAction::Unfollow) {
+            app.touch(openid, now);
+        }
+        Ok(QueuedPush {
+            appid: appid.to_owned(),
+            openid: openid.to_owned(),
+            create_time: unix_secs(now),
+            fields,
+        })
+    }
+
+    /// A message id as WeChat's: 64 bits, above 2^53 so a float-based parser loses digits.
+    fn msg_id(&mut self) -> u64 {
+        (1 << 62) | (self.rng.random::<u64>() >> 2)
+    }
+
+    /// The server configuration of `appid`, if any.
+    pub(crate) fn server(&mut self, appid: &str) -> Option<ServerConfig> {
+        self.app_mut(appid)?.push_state().server.clone()
     }
 
     /// Takes every queued push, oldest first per app.
@@ -247,5 +384,33 @@ mod tests {
         );
         assert_eq!(taken[1].fields.get("Event"), Some("CLICK"));
         assert!(w.take_pushes().is_empty());
+    }
+
+    #[test]
+    fn actions_touch_the_follower_and_scans_follow_through_the_qr_scene() {
+        let mut app = App::new("wx1".into(), "s".into());
+        app.users.push(crate::UserProfile::new("o1"));
+        let mut w = World::new(vec![app], 1, 2000);
+        let t = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(100);
+        w.qr_scanned("wx1", "o1", "scene-a", "tk", t)
+            .expect("known user");
+        let pushes = w.take_pushes();
+        assert_eq!(pushes[0].fields.get("EventKey"), Some("qrscene_scene-a"));
+        let f = &w.app_mut("wx1").expect("app").followers["o1"];
+        assert!(f.subscribed);
+        assert_eq!(f.subscribe_scene, "ADD_SCENE_QR_CODE");
+        assert_eq!((f.qr_scene, f.qr_scene_str.as_str()), (0, "scene-a"));
+        assert_eq!(f.last_active, Some(t));
+        let later = t + std::time::Duration::from_secs(60);
+        w.user_acts("wx1", "o1", &UserAction::click("K"), later)
+            .expect("a follower clicks");
+        assert_eq!(
+            w.app_mut("wx1").expect("app").followers["o1"].last_active,
+            Some(later)
+        );
+        assert_eq!(
+            w.qr_scanned("wx1", "o9", "1", "tk", t),
+            Err(SandboxError::UnknownUser)
+        );
     }
 }

@@ -3,6 +3,7 @@
 
 mod faults;
 mod oauth;
+mod push;
 mod server;
 mod stable;
 mod ticket;

@@ -155,7 +155,10 @@ async fn callback(
         Ok(v) => v,
         Err(e) => return state_error_page(e),
     };
-    let next = verified.return_path.unwrap_or_else(|| "/".to_owned());
+    let next = verified
+        .return_path
+        .clone()
+        .unwrap_or_else(|| "/".to_owned());
 
     let Some(code) = params.get("code").filter(|c| !c.is_empty()) else {
         let body = format!(
@@ -165,7 +168,9 @@ async fn callback(
         return page("Login cancelled", &body).into_response();
     };
 
-    let web_login = match login.client.exchange_code(code).await {
+    // The exchange takes the verified state: with `idempotent_code_exchange` on, a kept answer
+    // is served only to this callback (this state in this browser), never to a leaked code.
+    let web_login = match login.client.exchange_code_for(&verified, code).await {
         Ok(l) => l,
         Err(e) if e.is_login_restart_required() => {
             let body = "<p>This login link was already used or has expired.</p>\

@@ -62,6 +62,11 @@ struct Site {
 }
 
 async fn site() -> Site {
+    site_with(|b| b).await
+}
+
+/// [`site`] with client options (the one-line opt-ins a user might add).
+async fn site_with(options: impl FnOnce(wx_official::Builder) -> wx_official::Builder) -> Site {
     let sandbox = Sandbox::builder()
         .app(APPID, SECRET)
         .user(
@@ -74,14 +79,16 @@ async fn site() -> Site {
         .build()
         .expect("valid set-up");
     let sandbox_server = sandbox.serve().await.expect("bind loopback");
-    let client = OfficialAccount::builder(APPID, AppSecret::new(SECRET))
-        .api_base(&sandbox_server.base_url())
-        .open_base(&sandbox_server.base_url())
-        .build(
-            ReqwestTransport::new().expect("reqwest"),
-            MemoryTokenStore::new(),
-        )
-        .expect("valid options");
+    let client = options(
+        OfficialAccount::builder(APPID, AppSecret::new(SECRET))
+            .api_base(&sandbox_server.base_url())
+            .open_base(&sandbox_server.base_url()),
+    )
+    .build(
+        ReqwestTransport::new().expect("reqwest"),
+        MemoryTokenStore::new(),
+    )
+    .expect("valid options");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind loopback");
@@ -223,6 +230,51 @@ async fn oauth_login_walks_login_authorize_callback_over_http() {
         reload.body
     );
     assert_eq!(site.sandbox.count(paths::CODE_EXCHANGE), 2);
+}
+
+/// Issue 19, end to end: `oauth_login` with the one-line opt-in. The victim logs in; the
+/// victim's callback URL leaks (a proxy log, history, `Referer`); the attacker opens `/login` in
+/// their own browser, gets their own valid state and cookie, and calls the callback with the
+/// victim's code and their own state. They must not see the victim's profile.
+#[tokio::test]
+async fn oauth_login_with_idempotent_exchange_does_not_log_a_leaked_code_in_elsewhere() {
+    let site = site_with(|b| b.idempotent_code_exchange(Duration::from_secs(60))).await;
+    let (victim_cookie, victim_callback) = site.start_login("/orders/42").await;
+    let profile = site.get(&victim_callback, Some(&victim_cookie)).await;
+    assert_eq!(profile.status, StatusCode::OK, "{}", profile.body);
+    assert!(profile.body.contains("<dd id=\"openid\">o-eve</dd>"));
+    // The victim's reload (the double redirect) is answered from the store.
+    let reload = site.get(&victim_callback, Some(&victim_cookie)).await;
+    assert_eq!(reload.status, StatusCode::OK, "{}", reload.body);
+    assert_eq!(site.sandbox.count(paths::CODE_EXCHANGE), 1);
+
+    let leaked = reqwest::Url::parse(&victim_callback).expect("a URL");
+    let code = crate::support::param(&leaked, "code").expect("a code");
+    // The attacker's own login start: their cookie and their state.
+    let start = site.get(&format!("{}/login?next=/", site.base), None).await;
+    let attacker_cookie = start
+        .set_cookie
+        .expect("a cookie")
+        .split(';')
+        .next()
+        .expect("name=value")
+        .to_owned();
+    let authorize = reqwest::Url::parse(&start.location.expect("a redirect")).expect("a URL");
+    let attacker_state = crate::support::param(&authorize, "state").expect("a state");
+    let replay = site
+        .get(
+            &format!("{}/callback?code={code}&state={attacker_state}", site.base),
+            Some(&attacker_cookie),
+        )
+        .await;
+    assert!(!replay.body.contains("o-eve"), "{}", replay.body);
+    assert_eq!(replay.status, StatusCode::BAD_REQUEST, "{}", replay.body);
+    assert!(replay.body.contains("already used"), "{}", replay.body);
+    assert_eq!(
+        site.sandbox.count(paths::USERINFO),
+        2,
+        "only the victim's two loads read the profile"
+    );
 }
 
 #[tokio::test]

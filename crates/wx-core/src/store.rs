@@ -315,6 +315,18 @@ impl MemoryTokenStore {
             .count()
     }
 
+    /// The keys of the unexpired values (for tests and metrics), in no particular order.
+    #[must_use]
+    pub fn keys(&self) -> Vec<TokenKey> {
+        let now = self.clock.now();
+        self.lock()
+            .values
+            .iter()
+            .filter(|(_, t)| !t.is_expired_at(now))
+            .map(|(k, _)| k.clone())
+            .collect()
+    }
+
     /// Whether the store holds no unexpired value.
     #[must_use]
     pub fn is_empty(&self) -> bool {

@@ -28,6 +28,10 @@ pub const STABLE_FORCE_REFRESH_SPACING: Duration = Duration::from_secs(30);
 /// WeChat allows this many force refreshes of the stable token a day.
 pub const STABLE_FORCE_REFRESH_DAILY_LIMIT: u32 = 20;
 
+/// The longest window of [`Builder::idempotent_code_exchange`]: WeChat's codes live 5 minutes,
+/// and no callback can legitimately bring a code back after that.
+pub const MAX_CODE_EXCHANGE_WINDOW: Duration = Duration::from_secs(300);
+
 /// Default bound on one token-store operation (see [`Builder::store_timeout`]).
 const DEFAULT_STORE_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -331,14 +335,17 @@ impl Builder {
     }
 
     /// Idempotent code exchange (default off): the result of
-    /// [`exchange_code`](OfficialAccount::exchange_code) is kept in the store under the code for
-    /// `window` (at most the web token's lifetime), so that exchanging the same code again in
-    /// that time (WeChat's double redirect, the browser's back button or refresh) gets the same
-    /// answer instead of WeChat's `40163`, and concurrent exchanges of one code send one
-    /// request. The entry holds the user's web token and refresh token: keep `window` short
-    /// (a minute; WeChat's codes live 5 minutes) and see the crate docs on replay.
+    /// [`exchange_code_for`](OfficialAccount::exchange_code_for) is kept in the store for
+    /// `window` (at most the web token's lifetime and the state's), for that callback only: the
+    /// same code with the same verified, browser-bound state within that time (WeChat's double
+    /// redirect, the browser's reload) gets the same answer instead of WeChat's `40163`, and
+    /// concurrent exchanges of it send one request. The code with any other state is sent to
+    /// WeChat. The entry holds the user's web token and refresh token: keep `window` short (a
+    /// minute). With the option on, [`exchange_code`](OfficialAccount::exchange_code) (which has
+    /// no state) is refused.
     ///
-    /// `build` rejects a window under one second.
+    /// `build` rejects a window under one second or over [`MAX_CODE_EXCHANGE_WINDOW`] (5
+    /// minutes, the life of a code).
     pub fn idempotent_code_exchange(mut self, window: Duration) -> Self {
         self.code_window = Some(window);
         self
@@ -350,7 +357,8 @@ impl Builder {
     /// [`Error::InvalidInput`] naming the option: an empty, oversized or malformed AppID (ASCII
     /// letters, digits, `_` and `-` only, so store keys cannot collide), AppSecret or key prefix;
     /// a base URL that is not an absolute `http(s)://host[/path]` without query or fragment; a
-    /// zero deadline or lease TTL; an idempotent-exchange window under one second.
+    /// zero deadline or lease TTL; an idempotent-exchange window under one second or over
+    /// [`MAX_CODE_EXCHANGE_WINDOW`].
     pub fn build<T, S>(self, transport: T, store: S) -> Result<OfficialAccount<T, S>>
     where
         T: HttpTransport + 'static,
@@ -387,6 +395,16 @@ impl Builder {
             return Err(InvalidInput::new(
                 "idempotent_code_exchange",
                 "the window must be at least one second",
+            )
+            .into());
+        }
+        if self
+            .code_window
+            .is_some_and(|w| w > MAX_CODE_EXCHANGE_WINDOW)
+        {
+            return Err(InvalidInput::new(
+                "idempotent_code_exchange",
+                "the window must be at most 5 minutes (the life of a code)",
             )
             .into());
         }

@@ -12,13 +12,15 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tracing::Instrument as _;
 use wx_core::{
-    AccessToken, ApiErrorKind, DecodeError, DecodeReason, Error, HttpTransport, Lang, OAuthToken,
-    OpenId, RefreshToken, Result, StoredToken, TokenKind, TokenStore, UserInfo, check_arg,
+    AccessToken, ApiErrorKind, DecodeError, DecodeReason, Error, HttpTransport, InvalidInput, Lang,
+    OAuthToken, OpenId, RefreshToken, Result, StoredToken, TokenKind, TokenStore, UserInfo,
+    check_arg,
 };
 
 use crate::client::{MAX_TOKEN_LEN, OfficialAccount};
 use crate::endpoint::Endpoint;
 use crate::jssdk::hex_lower;
+use crate::state::VerifiedState;
 use crate::token::{FetchFuture, Fetched, OAUTH_CODE_KIND_PREFIX};
 
 /// Longest OAuth `code` accepted (WeChat's are 32 characters).
@@ -36,12 +38,17 @@ struct AuthAnswer {
 
 const CODE_ENDPOINT: &str = "sns/oauth2/access_token";
 
-/// The store kind of a code's exchange result: `oauth_code:` and the SHA-256 of the code in
-/// lowercase hex. Hashing keeps keys short and of one alphabet whatever the code holds, and
-/// keeps codes out of key listings (a code in its 5 minutes is a credential).
-pub(crate) fn code_kind(code: &str) -> TokenKind {
-    let digest = Sha256::digest(code.as_bytes());
-    TokenKind::Custom(format!("{OAUTH_CODE_KIND_PREFIX}{}", hex_lower(&digest)).into())
+/// The store kind of a kept exchange: `oauth_code:` and the SHA-256, in lowercase hex, of the
+/// code and the callback it was made for ([`VerifiedState`]'s callback identity). Another
+/// callback (another state, or the same state in another browser) names another key, so it
+/// never finds the answer; hashing keeps keys short, of one alphabet, and codes out of key
+/// listings (a code in its 5 minutes is a credential).
+pub(crate) fn code_kind(code: &str, callback: &[u8]) -> TokenKind {
+    let mut digest = Sha256::new();
+    digest.update((code.len() as u64).to_be_bytes());
+    digest.update(code.as_bytes());
+    digest.update(callback);
+    TokenKind::Custom(format!("{OAUTH_CODE_KIND_PREFIX}{}", hex_lower(&digest.finalize())).into())
 }
 
 /// An exchange result as kept in the store: WeChat's own answer shape (so the crate's one
@@ -118,35 +125,77 @@ where
     /// timeout or a 5xx (the first try may have used the code and a repeat would only report
     /// `40163`); it is retried only on a connect failure or WeChat's `-1` busy.
     ///
-    /// With [`Builder::idempotent_code_exchange`](crate::Builder::idempotent_code_exchange) the
-    /// answer is kept in the store under the code for the window: the same code again within
-    /// it is answered from the store (with `expires_in` counted down), concurrent exchanges of
-    /// one code send one request (one per fleet with a store that grants exclusive leases), and
-    /// the exchange runs as its own task, so a callback request that is dropped midway still
-    /// leaves the answer for the browser's retry. Failures are not kept. Works in consumer-only
-    /// mode too: a code exchange is not a token fetch.
+    /// This is the plain exchange, for a client without
+    /// [`Builder::idempotent_code_exchange`](crate::Builder::idempotent_code_exchange); a web
+    /// callback should prefer [`exchange_code_for`](Self::exchange_code_for), which works with
+    /// the option on or off.
     ///
     /// # Errors
     /// - [`Error::InvalidInput`] (argument `code`) for an empty, oversized or control-character
-    ///   code, before any request.
+    ///   code, before any request; (argument `idempotent_code_exchange`) when the option is on:
+    ///   a kept answer is served only to the callback that produced it, so use
+    ///   [`exchange_code_for`](Self::exchange_code_for).
     /// - [`Error::Api`] with `40029` invalid, `40163` already used or `42003` expired code:
     ///   [`Error::is_login_restart_required`] is true; send the user through login again.
     /// - [`Error::Api`] for credential errors (`40013`, `40125`...), transport, status, decode
     ///   and deadline errors as [`call`](Self::call).
-    /// - [`Error::Store`] (idempotent exchange only) when the store fails before the exchange;
-    ///   [`Error::Decode`] when a kept answer cannot be read back.
     pub async fn exchange_code(&self, code: &str) -> Result<OAuthToken> {
         check_arg("code", code, MAX_CODE_LEN)?;
-        match self.code_window() {
-            None => self.exchange_code_upstream(code).await,
-            Some(window) => {
-                let fut = self.exchange_code_once(code, window);
-                let span = tracing::info_span!("wx.exchange_code", idempotent = true);
-                self.with_deadline("exchange_code", fut)
-                    .instrument(span)
-                    .await
-            }
+        if self.code_window().is_some() {
+            return Err(InvalidInput::new(
+                "idempotent_code_exchange",
+                "with the idempotent code exchange on, exchange with exchange_code_for and the verified state",
+            )
+            .into());
         }
+        self.exchange_code_upstream(code).await
+    }
+
+    /// Exchanges the `code` of the callback whose `state` was verified (see
+    /// [`StateSigner::verify_bound`](crate::StateSigner::verify_bound)), as
+    /// [`exchange_code`](Self::exchange_code) does.
+    ///
+    /// With [`Builder::idempotent_code_exchange`](crate::Builder::idempotent_code_exchange) the
+    /// answer is kept in the store for this callback only: the same code **with the same state,
+    /// verified with the same browser binding**, within the window, is answered from the store
+    /// (with `expires_in` counted down); concurrent exchanges of it send one request (one per
+    /// fleet with a store that grants exclusive leases), and the exchange runs as its own task,
+    /// so a callback request that is dropped midway still leaves the answer for the browser's
+    /// reload. The code with any other state (an attacker's own, valid one) or another binding
+    /// is sent to WeChat, which answers `40163` for a used code. The answer is kept for at most
+    /// the window, the web token's lifetime and the state's remaining lifetime. Failures are
+    /// not kept. Works in consumer-only mode too: a code exchange is not a token fetch.
+    ///
+    /// # Errors
+    /// As [`exchange_code`](Self::exchange_code), and with the option on:
+    /// - [`Error::InvalidInput`] (argument `state`) for a state verified without a browser
+    ///   binding ([`VerifiedState::is_bound`] is false): anyone holding the callback link could
+    ///   present it, so no answer may be kept for it.
+    /// - [`Error::Store`] when the store fails before the exchange; [`Error::Decode`] when a
+    ///   kept answer cannot be read back.
+    pub async fn exchange_code_for(&self, state: &VerifiedState, code: &str) -> Result<OAuthToken> {
+        check_arg("code", code, MAX_CODE_LEN)?;
+        let Some(window) = self.code_window() else {
+            return self.exchange_code_upstream(code).await;
+        };
+        let Some(callback) = state.callback_id() else {
+            return Err(InvalidInput::new(
+                "state",
+                "the idempotent code exchange needs a state verified with a browser binding",
+            )
+            .into());
+        };
+        // Kept no longer than the state is accepted: past that, its callback cannot come back.
+        let state_left = state
+            .expires_at
+            .duration_since(self.clock().now())
+            .unwrap_or_default();
+        let kind = code_kind(code, callback);
+        let fut = self.exchange_code_once(code, kind, window.min(state_left));
+        let span = tracing::info_span!("wx.exchange_code", idempotent = true);
+        self.with_deadline("exchange_code", fut)
+            .instrument(span)
+            .await
     }
 
     /// The exchange request itself.
@@ -160,9 +209,14 @@ where
         self.call(ep).await
     }
 
-    /// The idempotent exchange: a one-off value of the token manager, kept for
+    /// The idempotent exchange: a one-off value of the token manager under `kind`, kept for
     /// `min(window, expires_in)`.
-    async fn exchange_code_once(&self, code: &str, window: Duration) -> Result<OAuthToken> {
+    async fn exchange_code_once(
+        &self,
+        code: &str,
+        kind: TokenKind,
+        window: Duration,
+    ) -> Result<OAuthToken> {
         let (this, code_owned) = (self.clone(), code.to_owned());
         let fetch = move || -> FetchFuture {
             Box::pin(async move {
@@ -174,7 +228,7 @@ where
                 })
             })
         };
-        let stored = self.tokens().get_one_off(&code_kind(code), fetch).await?;
+        let stored = self.tokens().get_one_off(&kind, fetch).await?;
         decode_exchange(&stored, self.clock().now())
     }
 

@@ -201,7 +201,8 @@ impl StateSigner {
             return Err(StateError::Malformed);
         }
         let (payload, tag) = bytes.split_at(bytes.len() - MAC_LEN);
-        if !bool::from(self.tag(binding, payload).ct_eq(tag)) {
+        let expected = self.tag(binding, payload);
+        if !bool::from(expected.ct_eq(tag)) {
             return Err(StateError::Forged);
         }
 
@@ -234,6 +235,7 @@ impl StateSigner {
             issued_at,
             expires_at,
             nonce: u64::from_be_bytes(nonce),
+            callback: (!binding.is_empty()).then_some(CallbackId(expected)),
         })
     }
 
@@ -272,6 +274,37 @@ pub struct VerifiedState {
     pub expires_at: SystemTime,
     /// The random nonce that makes each state unique.
     pub nonce: u64,
+    /// Names this callback (this state, verified with this browser's binding) when the binding
+    /// was not empty. Private: only a successful [`StateSigner::verify_bound`] makes one, so a
+    /// value kept for a callback (the idempotent code exchange) can be served only to a caller
+    /// that verified the same state with the same binding.
+    callback: Option<CallbackId>,
+}
+
+impl VerifiedState {
+    /// Whether the state was verified with a non-empty browser binding
+    /// ([`StateSigner::verify_bound`]); only a bound state proves which browser presents it.
+    #[must_use]
+    pub fn is_bound(&self) -> bool {
+        self.callback.is_some()
+    }
+
+    /// The callback identity of a bound state (see [`is_bound`](Self::is_bound)).
+    pub(crate) fn callback_id(&self) -> Option<&[u8]> {
+        self.callback.as_ref().map(|c| c.0.as_slice())
+    }
+}
+
+/// The state's MAC, which covers the binding and the nonce: equal for the same state verified
+/// with the same binding (a reload, another server of the fleet), different otherwise. Debug
+/// does not show it.
+#[derive(Clone, PartialEq, Eq)]
+struct CallbackId([u8; MAC_LEN]);
+
+impl fmt::Debug for CallbackId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("CallbackId(..)")
+    }
 }
 
 /// Why a state was refused. See the [module docs](self#what-the-errors-mean) for the exact
@@ -521,6 +554,32 @@ mod tests {
         let unbound = s.issue(None, TTL).expect("valid");
         assert!(s.verify_bound(&unbound, b"").is_ok());
         assert_eq!(s.verify_bound(&unbound, b"x"), Err(StateError::Forged));
+    }
+
+    #[test]
+    fn the_callback_identity_is_the_state_in_its_browser() {
+        let clock = clock();
+        let s = signer(&clock);
+        let state = s.issue_bound(b"cookie-1", None, TTL).expect("valid");
+        let first = s.verify_bound(&state, b"cookie-1").expect("valid");
+        assert!(first.is_bound());
+        // The same state and binding again (a reload, another server): the same callback.
+        let other_server = StateSigner::new(&KEY, Arc::new(clock)).expect("key");
+        let again = other_server
+            .verify_bound(&state, b"cookie-1")
+            .expect("valid");
+        assert_eq!(first.callback_id(), again.callback_id());
+        assert_eq!(first, again);
+        // Another state in another browser: another callback.
+        let theirs = s.issue_bound(b"cookie-2", None, TTL).expect("valid");
+        let theirs = s.verify_bound(&theirs, b"cookie-2").expect("valid");
+        assert_ne!(first.callback_id(), theirs.callback_id());
+        // An unbound state names no callback; Debug shows no MAC bytes.
+        let unbound = s
+            .verify(&s.issue(None, TTL).expect("valid"))
+            .expect("valid");
+        assert!(!unbound.is_bound() && unbound.callback_id().is_none());
+        assert!(format!("{first:?}").contains("CallbackId(..)"));
     }
 
     #[test]

@@ -229,11 +229,30 @@ async fn no_ticket_code_or_kept_login_in_errors_or_trace_logs() {
         "/sns/oauth2/access_token",
         HttpResponse::json(err_body(40163, "code been used")),
     );
-    let login = s.client.exchange_code(CODE).await.expect("exchanged");
-    let again = s.client.exchange_code(CODE).await.expect("kept");
+    let signer =
+        wx_official::StateSigner::new(&[42u8; 32], Arc::new(s.clock.clone())).expect("signer");
+    let state = signer
+        .issue_bound(b"cookie", None, std::time::Duration::from_secs(600))
+        .expect("state");
+    let verified = signer.verify_bound(&state, b"cookie").expect("authentic");
+    let login = s
+        .client
+        .exchange_code_for(&verified, CODE)
+        .await
+        .expect("exchanged");
+    let again = s
+        .client
+        .exchange_code_for(&verified, CODE)
+        .await
+        .expect("kept");
     assert!(login.access_token.ct_eq(&again.access_token));
     s.clock.advance(std::time::Duration::from_secs(61));
-    errors.push(s.client.exchange_code(CODE).await.expect_err("40163"));
+    errors.push(
+        s.client
+            .exchange_code_for(&verified, CODE)
+            .await
+            .expect_err("40163"),
+    );
 
     assert_eq!(errors.len(), 4);
     for e in &errors {

@@ -61,8 +61,18 @@ async fn login_with_a_signed_state_and_a_double_redirect() {
     assert_eq!(verified.return_path.as_deref(), Some("/orders/42"));
 
     // The callback page is loaded twice (WeChat's double redirect): one upstream exchange.
-    let first = s.client.exchange_code(&code).await.expect("first load");
-    let second = s.client.exchange_code(&code).await.expect("second load");
+    let first = s
+        .client
+        .exchange_code_for(&verified, &code)
+        .await
+        .expect("first load");
+    // The reload verifies the same state with the same cookie again.
+    let reloaded = signer.verify_bound(&returned, COOKIE).expect("authentic");
+    let second = s
+        .client
+        .exchange_code_for(&reloaded, &code)
+        .await
+        .expect("second load");
     assert!(first.access_token.ct_eq(&second.access_token));
     assert_eq!(s.sandbox.count("/sns/oauth2/access_token"), 1);
     let user = s

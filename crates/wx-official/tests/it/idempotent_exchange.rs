@@ -54,6 +54,11 @@ fn kept_keys(store: &MemoryTokenStore) -> Vec<TokenKey> {
         .collect()
 }
 
+async fn kept_entry(store: &MemoryTokenStore) -> StoredToken {
+    let key = the_kept_key(store);
+    store.get(&key).await.expect("get").expect("kept")
+}
+
 fn the_kept_key(store: &MemoryTokenStore) -> TokenKey {
     let keys = kept_keys(store);
     assert_eq!(keys.len(), 1, "{keys:?}");
@@ -201,12 +206,7 @@ async fn the_entry_lives_no_longer_than_the_web_token_or_the_state() {
         .exchange_code_for(&v, CODE)
         .await
         .expect("exchanged");
-    let stored = s
-        .store
-        .get(&the_kept_key(&s.store))
-        .await
-        .expect("get")
-        .expect("kept");
+    let stored = kept_entry(&s.store).await;
     assert_eq!(stored.expires_at, s.clock.now() + Duration::from_secs(30));
 
     // A state with 20 s left: its callback cannot come back after that.
@@ -222,12 +222,7 @@ async fn the_entry_lives_no_longer_than_the_web_token_or_the_state() {
         .exchange_code_for(&v, CODE)
         .await
         .expect("exchanged");
-    let stored = s
-        .store
-        .get(&the_kept_key(&s.store))
-        .await
-        .expect("get")
-        .expect("kept");
+    let stored = kept_entry(&s.store).await;
     // The state's expiry is in whole seconds, the entry's lifetime too: it ends in the second
     // before the state's.
     assert!(stored.expires_at <= v.expires_at, "{stored:?} {v:?}");

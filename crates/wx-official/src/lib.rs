@@ -27,5 +27,6 @@ pub use wx_core;
 
 pub mod jssdk;
 pub mod paging;
+pub mod push;
 pub mod state;
 pub mod verify;

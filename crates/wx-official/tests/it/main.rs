@@ -15,3 +15,5 @@ mod login_flow;
 mod oauth;
 mod over_http;
 mod paging;
+mod push_messages;
+mod push_modes;

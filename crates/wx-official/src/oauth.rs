@@ -7,13 +7,15 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use hmac::{Hmac, Mac};
 use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 use tracing::Instrument as _;
 use wx_core::{
-    AccessToken, ApiErrorKind, DecodeError, DecodeReason, Error, HttpTransport, InvalidInput, Lang,
-    OAuthToken, OpenId, RefreshToken, Result, StoredToken, TokenKind, TokenStore, UserInfo,
+    AccessToken, ApiErrorKind, AppSecret, DecodeError, DecodeReason, Error, HttpTransport,
+    InvalidInput, Lang, OAuthToken, OpenId, RefreshToken, Result, TokenKind, TokenStore, UserInfo,
     check_arg,
 };
 
@@ -79,6 +81,35 @@ fn unix_secs(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
+/// Domain separation of the key that authenticates kept exchanges, derived from the AppSecret.
+const RECORD_KEY_LABEL: &[u8] = b"wx-official/oauth-code-record/v1";
+/// The version prefix of a kept exchange: `v1.<HMAC-SHA256 hex>.<JSON>`.
+const RECORD_VERSION: &str = "v1.";
+
+/// The MAC of a kept exchange, in lowercase hex: HMAC-SHA256 with a key derived from the
+/// AppSecret (which the store never sees), over the store key and the JSON. Covering the key
+/// means a record cannot be moved to another code or callback.
+fn record_tag(secret: &AppSecret, key: &str, json: &str) -> Result<String> {
+    // HMAC takes a key of any length: these errors cannot happen.
+    let mut derive = Hmac::<Sha256>::new_from_slice(secret.secret().as_bytes())
+        .map_err(|_| stored_exchange_error())?;
+    derive.update(RECORD_KEY_LABEL);
+    let derived = derive.finalize().into_bytes();
+    let mut mac = Hmac::<Sha256>::new_from_slice(&derived).map_err(|_| stored_exchange_error())?;
+    mac.update(&(key.len() as u64).to_be_bytes());
+    mac.update(key.as_bytes());
+    mac.update(json.as_bytes());
+    Ok(hex_lower(&mac.finalize().into_bytes()))
+}
+
+/// The JSON of a kept exchange whose tag is ours; `None` for anything else (written by someone
+/// else with access to the store, or moved from another key): such a record is absent to us.
+fn open_record<'a>(secret: &AppSecret, key: &str, value: &'a str) -> Option<&'a str> {
+    let (tag, json) = value.strip_prefix(RECORD_VERSION)?.split_once('.')?;
+    let expected = record_tag(secret, key, json).ok()?;
+    bool::from(expected.as_bytes().ct_eq(tag.as_bytes())).then_some(json)
+}
+
 fn encode_exchange(token: &OAuthToken, received_at: SystemTime) -> Result<String> {
     let record = ExchangeRecord {
         access_token: token.access_token.secret(),
@@ -103,10 +134,9 @@ fn stored_exchange_error() -> Error {
     .into()
 }
 
-/// Reads a stored exchange back, with `expires_in` counted from `now`.
-fn decode_exchange(stored: &StoredToken, now: SystemTime) -> Result<OAuthToken> {
-    let record: StoredExchange =
-        serde_json::from_str(stored.secret()).map_err(|_| stored_exchange_error())?;
+/// Reads an authenticated stored exchange back, with `expires_in` counted from `now`.
+fn decode_exchange(json: &str, now: SystemTime) -> Result<OAuthToken> {
+    let record: StoredExchange = serde_json::from_str(json).map_err(|_| stored_exchange_error())?;
     let mut token = record.token;
     let elapsed = unix_secs(now).saturating_sub(record.received_at);
     token.expires_in = token.expires_in.saturating_sub(elapsed);
@@ -210,26 +240,38 @@ where
     }
 
     /// The idempotent exchange: a one-off value of the token manager under `kind`, kept for
-    /// `min(window, expires_in)`.
+    /// `min(window, expires_in)`, authenticated with [`record_tag`]. A record that fails its
+    /// tag is dropped (compare-and-delete) and the exchange runs as if it were absent, once.
     async fn exchange_code_once(
         &self,
         code: &str,
         kind: TokenKind,
         window: Duration,
     ) -> Result<OAuthToken> {
-        let (this, code_owned) = (self.clone(), code.to_owned());
-        let fetch = move || -> FetchFuture {
-            Box::pin(async move {
-                let token = this.exchange_code_upstream(&code_owned).await?;
-                let received_at = this.clock().now();
-                Ok(Fetched {
-                    value: encode_exchange(&token, received_at)?,
-                    expires_in: window.as_secs().min(token.expires_in),
+        let key = self.token_key(&kind).to_string();
+        let fetch = || {
+            let (this, code, key) = (self.clone(), code.to_owned(), key.clone());
+            move || -> FetchFuture {
+                Box::pin(async move {
+                    let token = this.exchange_code_upstream(&code).await?;
+                    let json = encode_exchange(&token, this.clock().now())?;
+                    let tag = record_tag(this.secret(), &key, &json)?;
+                    Ok(Fetched {
+                        value: format!("{RECORD_VERSION}{tag}.{json}"),
+                        expires_in: window.as_secs().min(token.expires_in),
+                    })
                 })
-            })
+            }
         };
-        let stored = self.tokens().get_one_off(&kind, fetch).await?;
-        decode_exchange(&stored, self.clock().now())
+        let mut stored = self.tokens().get_one_off(&kind, fetch()).await?;
+        if open_record(self.secret(), &key, stored.secret()).is_none() {
+            tracing::warn!("a kept code exchange failed its authentication; ignoring it");
+            self.tokens().invalidate(&kind, stored.secret()).await?;
+            stored = self.tokens().get_one_off(&kind, fetch()).await?;
+        }
+        let json =
+            open_record(self.secret(), &key, stored.secret()).ok_or_else(stored_exchange_error)?;
+        decode_exchange(json, self.clock().now())
     }
 
     /// Renews a web-auth token with its 30-day refresh token (`GET /sns/oauth2/refresh_token`).

@@ -351,33 +351,89 @@ async fn bad_codes_are_rejected_before_the_store_or_a_request() {
     assert_eq!(s.mock.total(), 0);
 }
 
+/// Issue 19 (Low): whoever can write one store key must not choose who a callback logs in. The
+/// record is authenticated with a key derived from the AppSecret; a record that fails the check
+/// is absent: dropped, and the exchange goes to WeChat (which refuses the used code).
 #[tokio::test]
-async fn an_unreadable_entry_is_a_decode_error_not_a_second_exchange() {
+async fn a_forged_or_moved_store_record_is_never_served() {
     let s = setup_with(|b| b.idempotent_code_exchange(WINDOW));
-    let v = callback(&signer(&s.clock), VICTIM_COOKIE);
-    s.mock.always(CODE_PATH, exchange_body(7200));
-    s.client
+    let site = signer(&s.clock);
+    let v = callback(&site, VICTIM_COOKIE);
+    s.mock.push_for(CODE_PATH, exchange_body(7200));
+    let login = s
+        .client
         .exchange_code_for(&v, CODE)
         .await
         .expect("exchanged");
-    s.store
-        .set(
-            &the_kept_key(&s.store),
-            StoredToken::new("not json", s.clock.now() + WINDOW),
-        )
+    let key = the_kept_key(&s.store);
+    let genuine = kept_entry(&s.store).await;
+
+    // The attacker rewrites the record: the answer's shape, their own identity.
+    let forged = format!(
+        r#"{{"access_token":"ATTACKER-token","expires_in":7200,"refresh_token":"ATTACKER-rt",
+            "openid":"o-attacker","scope":"snsapi_userinfo","is_snapshotuser":0,"received_at":{}}}"#,
+        s.clock
+            .now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("after 1970")
+            .as_secs()
+    );
+    // Plain (the old format), and behind a made-up tag of the right shape.
+    let with_bad_tag = format!("v1.{}.{forged}", "0".repeat(64));
+    // The genuine record with its identity edited but its tag kept.
+    let edited = genuine.secret().replace("o-1", "o-attacker");
+    for value in [forged.clone(), with_bad_tag, edited, "not json".to_owned()] {
+        s.store
+            .set(
+                &key,
+                StoredToken::new(value.clone(), s.clock.now() + WINDOW),
+            )
+            .await
+            .expect("set");
+        s.mock.push_for(
+            CODE_PATH,
+            HttpResponse::json(err_body(40163, "code been used")),
+        );
+        let e = s
+            .client
+            .exchange_code_for(&v, CODE)
+            .await
+            .expect_err("the forged record is not served");
+        assert_eq!(api_code(&e), Some(40163), "{value}: {e:?}");
+        assert!(!format!("{e} {e:?}").contains("o-attacker"));
+        assert!(
+            s.store.get(&key).await.expect("get").is_none(),
+            "the forged record was dropped"
+        );
+    }
+
+    // A genuine record moved to another callback's key is not served there either.
+    let other = callback(&site, ATTACKER_COOKIE);
+    s.mock.push_for(CODE_PATH, exchange_body(7200));
+    s.client
+        .exchange_code_for(&other, "ATTACKER-CODE")
         .await
-        .expect("set");
+        .expect("the attacker's own login");
+    let their_key = kept_keys(&s.store)
+        .into_iter()
+        .find(|k| *k != key)
+        .expect("their record");
+    let theirs = s.store.get(&their_key).await.expect("get").expect("kept");
+    s.store.set(&key, theirs).await.expect("set");
+    s.mock.push_for(
+        CODE_PATH,
+        HttpResponse::json(err_body(40163, "code been used")),
+    );
     let e = s
         .client
         .exchange_code_for(&v, CODE)
         .await
-        .expect_err("garbage");
-    assert!(
-        matches!(e, Error::Decode(ref d) if d.endpoint == "sns/oauth2/access_token"),
-        "{e:?}"
-    );
-    assert!(!format!("{e} {e:?}").contains("not json"));
-    assert_eq!(s.mock.count(CODE_PATH), 1);
+        .expect_err("a moved record is not served");
+    assert_eq!(api_code(&e), Some(40163));
+    // The genuine record put back is served as before.
+    s.store.set(&key, genuine).await.expect("set");
+    let again = s.client.exchange_code_for(&v, CODE).await.expect("genuine");
+    assert_same_login(&login, &again);
 }
 
 // ------------------------------------------------------------------ on the sandbox

@@ -67,6 +67,22 @@ codes! {
     APPID_MISSING = 41002, Config;
     /// `41004`: secret missing.
     SECRET_MISSING = 41004, Config;
+    /// `40016`: invalid number of top-level menu buttons (more than 3).
+    MENU_BUTTON_COUNT = 40016, Config;
+    /// `40017`: invalid menu button type.
+    MENU_BUTTON_TYPE = 40017, Config;
+    /// `40018`: menu button name too long.
+    MENU_BUTTON_NAME_SIZE = 40018, Config;
+    /// `40019`: menu button key too long.
+    MENU_BUTTON_KEY_SIZE = 40019, Config;
+    /// `40023`: invalid number of sub-buttons (more than 5).
+    MENU_SUB_BUTTON_COUNT = 40023, Config;
+    /// `40025`: sub-button name too long.
+    MENU_SUB_BUTTON_NAME_SIZE = 40025, Config;
+    /// `40027`: menu button url too long.
+    MENU_BUTTON_URL_SIZE = 40027, Config;
+    /// `40032`: too many openids in one call (50 for tagging, 20 for the blacklist).
+    OPENID_LIST_TOO_LONG = 40032, Config;
     /// `42001`: access token expired.
     ACCESS_TOKEN_EXPIRED = 42001, TokenInvalid;
     /// `42002`: refresh token expired.
@@ -77,12 +93,38 @@ codes! {
     DAILY_QUOTA_EXCEEDED = 45009, QuotaExhausted;
     /// `45011`: per-minute quota reached, slow down.
     MINUTE_QUOTA_EXCEEDED = 45011, RateLimited;
+    /// `45056`: the account already has the most tags allowed (100).
+    TOO_MANY_TAGS = 45056, Other;
+    /// `45057`: a tag with more than 100,000 followers cannot be deleted.
+    TAG_HAS_TOO_MANY_FOLLOWERS = 45057, Other;
+    /// `45058`: the reserved tags 0, 1 and 2 cannot be changed.
+    TAG_RESERVED = 45058, Config;
+    /// `45059`: a follower already carries the most tags allowed (20).
+    FOLLOWER_HAS_TOO_MANY_TAGS = 45059, Other;
+    /// `45157`: a tag with this name exists (or the name is invalid).
+    TAG_NAME_EXISTS = 45157, Other;
+    /// `45158`: tag name too long (more than 30).
+    TAG_NAME_TOO_LONG = 45158, Config;
+    /// `45159`: invalid tag id.
+    INVALID_TAG_ID = 45159, Config;
+    /// `46003`: no menu is set.
+    MENU_NOT_FOUND = 46003, Other;
     /// `48001`: API not authorised (e.g. sns/userinfo with an snsapi_base token).
     API_UNAUTHORIZED = 48001, ScopeMissing;
+    /// `49003`: an openid is not a user of this app.
+    OPENID_NOT_OF_APP = 49003, InvalidOpenId;
     /// `50001`: the user has not authorised this API.
     USER_UNAUTHORIZED = 50001, ScopeMissing;
     /// `61004`: caller IP not registered in the whitelist (newer token-endpoint code).
     IP_NOT_REGISTERED = 61004, IpNotAllowed;
+    /// `65301`: no conditional menu with this menuid.
+    CONDITIONAL_MENU_NOT_FOUND = 65301, Other;
+    /// `65302`: no such user (menu trymatch).
+    MENU_NO_SUCH_USER = 65302, Other;
+    /// `65303`: a conditional menu needs a default menu first.
+    MENU_DEFAULT_MISSING = 65303, Config;
+    /// `65304`: the match rule is empty.
+    MENU_MATCHRULE_EMPTY = 65304, Config;
     /// `89501`: this IP is waiting for the administrator's confirmation.
     IP_AWAITING_CONFIRMATION = 89501, IpNotAllowed;
     /// `89503`: this IP needs the administrator's confirmation.

@@ -30,6 +30,16 @@ pub use secret::{AccessToken, AppSecret, RefreshToken, ServerToken, Ticket, ct_e
 pub use store::{MemoryTokenStore, StoredToken, TokenKey, TokenKind, TokenStore};
 pub use transport::{FnTransport, HttpRequest, HttpResponse, HttpTransport, transport_fn};
 
+/// `#[serde(deserialize_with = "...")]` helpers for WeChat's loose JSON (numbers sent as
+/// strings, `null` for absent, empty strings for none), shared by every group's answer models.
+pub mod lenient {
+    pub use crate::model::{
+        lenient_flag as flag, lenient_opt_i64 as opt_i64, lenient_opt_id as opt_union_id,
+        lenient_opt_string as opt_string, lenient_opt_u64 as opt_u64, lenient_string as string,
+        lenient_u64 as uint, lenient_vec as strings,
+    };
+}
+
 /// Re-exports for implementing the traits without naming their dependencies.
 pub mod reexports {
     pub use async_trait::async_trait;

@@ -239,15 +239,35 @@ impl<'de> Deserialize<'de> for Lenient {
 }
 
 /// A non-negative integer sent as a number or a numeric string.
-pub(crate) fn lenient_u64<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+///
+/// # Errors
+/// Anything else (a negative number, a fraction, a non-numeric string, null).
+pub fn lenient_u64<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
     Lenient::deserialize(d)?
         .as_i64()
         .and_then(|v| u64::try_from(v).ok())
         .ok_or_else(|| de::Error::custom("expected a non-negative integer"))
 }
 
+/// An optional non-negative integer sent as a number or a numeric string; absent or null is
+/// `None`.
+///
+/// # Errors
+/// A value that is not a non-negative integer.
+pub fn lenient_opt_u64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    match lenient_opt_i64(d)? {
+        None => Ok(None),
+        Some(v) => u64::try_from(v)
+            .map(Some)
+            .map_err(|_| de::Error::custom("expected a non-negative integer")),
+    }
+}
+
 /// An optional integer sent as a number or a numeric string (`errcode`).
-pub(crate) fn lenient_opt_i64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+///
+/// # Errors
+/// A value that is not an integer.
+pub fn lenient_opt_i64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
     match Option::<Lenient>::deserialize(d)? {
         None => Ok(None),
         Some(l) => l
@@ -258,19 +278,28 @@ pub(crate) fn lenient_opt_i64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<
 }
 
 /// A 0/1 flag sent as a number, a string or a bool; absent or null is false.
-fn lenient_flag<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+///
+/// # Errors
+/// A value that is not a scalar.
+pub fn lenient_flag<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
     Ok(Option::<Lenient>::deserialize(d)?
         .and_then(|l| l.as_i64())
         .is_some_and(|v| v != 0))
 }
 
-/// A string that may be null or a number.
-fn lenient_string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+/// A string that may be null or a number (null reads as `""`).
+///
+/// # Errors
+/// A value that is not a scalar.
+pub fn lenient_string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     Ok(lenient_opt_string(d)?.unwrap_or_default())
 }
 
 /// An optional string: absent, null and empty are `None`; numbers are stringified.
-fn lenient_opt_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+///
+/// # Errors
+/// A value that is not a scalar.
+pub fn lenient_opt_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     Ok(match Option::<Lenient>::deserialize(d)? {
         Some(Lenient::Str(s)) if !s.is_empty() => Some(s),
         Some(Lenient::Int(i)) => Some(i.to_string()),
@@ -279,10 +308,44 @@ fn lenient_opt_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>,
     })
 }
 
-fn lenient_opt_id<'de, D: Deserializer<'de>>(d: D) -> Result<Option<UnionId>, D::Error> {
+/// An optional UnionID: absent, null and empty are `None`.
+///
+/// # Errors
+/// A value that is not a scalar.
+pub fn lenient_opt_id<'de, D: Deserializer<'de>>(d: D) -> Result<Option<UnionId>, D::Error> {
     Ok(lenient_opt_string(d)?.map(UnionId::new))
 }
 
-fn lenient_vec<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+/// A list of strings; absent or null is empty.
+///
+/// # Errors
+/// A value that is not a list of strings.
+pub fn lenient_vec<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
     Ok(Option::<Vec<String>>::deserialize(d)?.unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::Deserialize;
+
+    use crate::lenient;
+
+    #[derive(Deserialize)]
+    struct Probe {
+        #[serde(default, deserialize_with = "lenient::opt_u64")]
+        n: Option<u64>,
+        #[serde(default, deserialize_with = "lenient::uint")]
+        u: u64,
+    }
+
+    #[test]
+    fn opt_u64_reads_numbers_strings_and_null_and_refuses_negatives() {
+        let p = |s: &str| serde_json::from_str::<Probe>(s);
+        assert_eq!(p(r#"{"n":7,"u":"3"}"#).expect("ok").n, Some(7));
+        assert_eq!(p(r#"{"n":"8"}"#).expect("ok").n, Some(8));
+        assert_eq!(p(r#"{"n":null}"#).expect("ok").n, None);
+        assert_eq!(p("{}").expect("ok").n, None);
+        assert_eq!(p(r#"{"u":"3"}"#).expect("ok").u, 3);
+        assert!(p(r#"{"n":-1}"#).is_err());
+    }
 }

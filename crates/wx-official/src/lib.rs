@@ -26,7 +26,10 @@ pub use ticket::JSAPI_TICKET_INVALIDATION_SPACING;
 pub use wx_core;
 
 pub mod jssdk;
+pub mod menu;
 pub mod paging;
 pub mod push;
+pub mod qrcode;
 pub mod state;
+pub mod user;
 pub mod verify;

@@ -3,6 +3,7 @@
 //! for real HTTP.
 
 mod access_token;
+mod account;
 mod authorize;
 mod common;
 mod execute;

@@ -3,9 +3,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::error::Error as StdError;
-use std::io::Write;
+
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 /// The AppID every test uses (letters and digits, as WeChat's).
 pub(crate) const APPID: &str = "wx5e1ab1e0d15ea5ed";
@@ -16,45 +16,16 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Everything any test of this binary logged, at every level, with span fields.
-#[derive(Clone, Default)]
-struct LogBuffer(Arc<Mutex<Vec<u8>>>);
-
-impl Write for LogBuffer {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        lock(&self.0).extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-static LOGS: OnceLock<LogBuffer> = OnceLock::new();
-
 /// Installs (once per test binary) a global TRACE subscriber writing every event and every new
-/// span, with all their fields, into a buffer; `log` records (reqwest, redis) are forwarded to
-/// it too. Tests call this first and read the buffer with [`log_bytes`] at the end.
+/// span, with all their fields, into a buffer. Tests call this first and read the buffer with
+/// [`log_bytes`] at the end.
 pub(crate) fn capture_logs() {
-    LOGS.get_or_init(|| {
-        let buffer = LogBuffer::default();
-        let writer = buffer.clone();
-        tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::TRACE)
-            .with_span_events(tracing_subscriber::fmt::format::FmtSpan::NEW)
-            .with_ansi(false)
-            .with_writer(move || writer.clone())
-            .try_init()
-            .expect("the only global subscriber of this test binary");
-        buffer
-    });
+    let _ = wx_core::test_util::CapturedLogs::global();
 }
 
 /// A copy of everything logged so far.
 pub(crate) fn log_bytes() -> Vec<u8> {
-    LOGS.get()
-        .map(|b| lock(&b.0).clone())
-        .expect("capture_logs() was called first")
+    wx_core::test_util::CapturedLogs::global().bytes()
 }
 
 /// Display, alternate Display, Debug and pretty Debug of an error and of every error in its

@@ -60,7 +60,49 @@ pub enum Error {
     },
 }
 
+/// Whether a failed request reached WeChat: what a caller must know before repeating a request
+/// that is not idempotent (a customer-service message sent twice reaches the user twice).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Delivery {
+    /// Nothing reached WeChat: the input was refused, the client refused to send, the store
+    /// failed before the request, or no connection could be made. Repeating is safe.
+    NotSent,
+    /// The request may have reached WeChat and had its effect: it timed out, the connection
+    /// broke after it was written, the deadline passed, or a gateway answered 5xx. Repeat only
+    /// what WeChat deduplicates (a template send with the same `client_msg_id`).
+    MaybeSent,
+    /// WeChat answered: an `errcode`, a non-5xx status, or a body that did not decode. Whether
+    /// it had an effect is what the answer says (a `-1` busy or `45011` rate limit had none).
+    Answered,
+}
+
 impl Error {
+    /// Whether the request reached WeChat (see [`Delivery`]).
+    ///
+    /// ```
+    /// use wx_core::{Delivery, Error, TransportError, TransportErrorKind};
+    /// let timeout = Error::transport_at("x", TransportError::new(TransportErrorKind::Timeout, "slow"));
+    /// assert_eq!(timeout.delivery(), Delivery::MaybeSent);
+    /// let refused = Error::transport_at("x", TransportError::new(TransportErrorKind::Connect, "no"));
+    /// assert_eq!(refused.delivery(), Delivery::NotSent);
+    /// ```
+    #[must_use]
+    pub fn delivery(&self) -> Delivery {
+        match self {
+            Error::Api(_) | Error::Decode(_) => Delivery::Answered,
+            Error::HttpStatus { status, .. } if status.is_server_error() => Delivery::MaybeSent,
+            Error::HttpStatus { .. } => Delivery::Answered,
+            Error::Transport { source, .. } => match source.kind() {
+                TransportErrorKind::Connect => Delivery::NotSent,
+                TransportErrorKind::BodyTooLarge => Delivery::Answered,
+                _ => Delivery::MaybeSent,
+            },
+            Error::Deadline { .. } => Delivery::MaybeSent,
+            Error::Store(_) | Error::InvalidInput(_) | Error::Refused(_) => Delivery::NotSent,
+        }
+    }
+
     /// What a client should do about this error.
     #[must_use]
     pub fn retry_hint(&self) -> RetryHint {
@@ -528,6 +570,42 @@ pub enum Refused {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn delivery_says_whether_the_request_left() {
+        let t = |k| Error::transport_at("x", TransportError::new(k, "cause"));
+        let status = |s: u16| Error::HttpStatus {
+            endpoint: "x",
+            status: http::StatusCode::from_u16(s).expect("valid"),
+        };
+        let cases = [
+            (t(TransportErrorKind::Connect), Delivery::NotSent),
+            (t(TransportErrorKind::Timeout), Delivery::MaybeSent),
+            (t(TransportErrorKind::Io), Delivery::MaybeSent),
+            (t(TransportErrorKind::Other), Delivery::MaybeSent),
+            (t(TransportErrorKind::BodyTooLarge), Delivery::Answered),
+            (status(502), Delivery::MaybeSent),
+            (status(404), Delivery::Answered),
+            (
+                Error::Api(ApiError::new("x", ErrCode(43004), "require subscribe")),
+                Delivery::Answered,
+            ),
+            (
+                Error::InvalidInput(InvalidInput::new("openid", "empty")),
+                Delivery::NotSent,
+            ),
+            (
+                Error::Deadline {
+                    operation: "x",
+                    deadline: Duration::from_secs(1),
+                },
+                Delivery::MaybeSent,
+            ),
+        ];
+        for (e, want) in cases {
+            assert_eq!(e.delivery(), want, "{e:?}");
+        }
+    }
 
     #[test]
     fn request_id_is_split_off() {

@@ -21,7 +21,7 @@ pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
 pub use decode::{Ack, decode_response, sanitize};
 pub use errcode::{ApiErrorKind, ErrCode, RetryHint};
 pub use error::{
-    ApiError, BoxError, DecodeError, DecodeReason, Error, InvalidInput, Refused, Result,
+    ApiError, BoxError, DecodeError, DecodeReason, Delivery, Error, InvalidInput, Refused, Result,
     StoreError, StoreOp, TransportError, TransportErrorKind, check_arg, split_request_id,
 };
 pub use id::{AppId, OpenId, UnionId};

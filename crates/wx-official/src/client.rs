@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 use tracing::Instrument as _;
 use wx_core::{
-    AccessToken, AccessTokenResponse, AppId, AppSecret, DecodeError, DecodeReason, Error,
+    AccessToken, AccessTokenResponse, AppId, AppSecret, DecodeError, DecodeReason, Delivery, Error,
     HttpRequest, HttpTransport, InvalidInput, Refused, Result, RetryHint, SharedClock, StoredToken,
     SystemClock, TokenKey, TokenKind, TokenStore, check_arg, urlenc,
 };
@@ -470,14 +470,9 @@ fn may_retry(ep: &Endpoint, e: &Error) -> bool {
     if e.retry_hint() != RetryHint::Backoff {
         return false;
     }
-    if ep.is_idempotent() {
-        return true;
-    }
-    match e {
-        Error::Api(_) => true,
-        Error::Transport { source, .. } => source.is_connect(),
-        _ => false,
-    }
+    // A request that is not idempotent is repeated only when it certainly had no effect: it
+    // never left, or WeChat answered that it did nothing (busy, rate limited).
+    ep.is_idempotent() || e.delivery() == Delivery::NotSent || matches!(e, Error::Api(_))
 }
 
 impl<T, S> OfficialAccount<T, S> {

@@ -1,7 +1,6 @@
 //! Shared set-up: a client on the recording mock transport, the manual clock and the memory
 //! store, plus fixtures and the secret-leak check.
 
-use std::error::Error as StdError;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -99,26 +98,12 @@ pub(crate) fn pairs(expected: &[(&str, &str)]) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Every text a user could see of `e`: Display, Debug, pretty Debug and the source chain.
-pub(crate) fn all_text(e: &Error) -> String {
-    let mut text = format!("{e}\n{e:?}\n{e:#?}\n");
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(&format!("{s}\n{s:?}\n"));
-        source = s.source();
-    }
-    text
-}
-
 /// Panics if any of `secrets` (and always the AppSecret) appears in any text of `e`.
 pub(crate) fn assert_no_secrets(e: &Error, secrets: &[&str]) {
-    let text = all_text(e);
-    for s in std::iter::once(&SECRET).chain(secrets) {
-        assert!(
-            !text.contains(s),
-            "secret {s:?} leaked into error text:\n{text}"
-        );
-    }
+    let all: Vec<&str> = std::iter::once(SECRET)
+        .chain(secrets.iter().copied())
+        .collect();
+    wx_core::test_util::assert_no_secret(wx_core::test_util::error_texts(e), &all);
 }
 
 /// The users registered with the sandbox app.

@@ -1,10 +1,7 @@
 //! No AppSecret, access token, web token or refresh token in any error text or log line, even
 //! at TRACE level, across successes and every kind of failure.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
-use wx_core::test_util::response;
+use wx_core::test_util::{CapturedLogs, assert_no_secret, response};
 use wx_core::{AccessToken, HttpResponse, Lang, OpenId, RefreshToken, TransportErrorKind};
 use wx_official::{Endpoint, TokenMode};
 
@@ -13,36 +10,9 @@ use crate::common::*;
 const WEB_TOKEN: &str = "WEB-SECRET-token-777";
 const REFRESH: &str = "RT-SECRET-refresh-888";
 
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("log buffer").extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().expect("log buffer")).into_owned()
-    }
-}
-
 #[tokio::test(flavor = "current_thread")]
 async fn no_secret_in_errors_or_trace_logs() {
-    let logs = Captured::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::NEW)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (logs, _guard) = CapturedLogs::start();
 
     let secrets = [SECRET, TOKEN_1, TOKEN_2, WEB_TOKEN, REFRESH];
     let mut errors = Vec::new();
@@ -141,9 +111,7 @@ async fn no_secret_in_errors_or_trace_logs() {
         "spans record the endpoint:\n{text}"
     );
     assert!(text.contains("retrying"), "retries are logged:\n{text}");
-    for s in secrets {
-        assert!(!text.contains(s), "secret {s:?} in the logs:\n{text}");
-    }
+    assert_no_secret([&text], &secrets);
     assert!(
         !text.contains("secret="),
         "a query string reached the logs:\n{text}"
@@ -160,15 +128,7 @@ async fn no_secret_in_errors_or_trace_logs() {
 async fn no_ticket_code_or_kept_login_in_errors_or_trace_logs() {
     const TICKET: &str = "TK-SECRET-ticket-999";
     const CODE: &str = "CODE-0a1b2c3d4e5f6a7b8c9d";
-    let logs = Captured::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::NEW)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (logs, _guard) = CapturedLogs::start();
     let secrets = [SECRET, TOKEN_1, TOKEN_2, WEB_TOKEN, REFRESH, TICKET, CODE];
     let mut errors = Vec::new();
 
@@ -265,9 +225,7 @@ async fn no_ticket_code_or_kept_login_in_errors_or_trace_logs() {
         text.contains("oauth code exchange") || text.contains("oauth_code:"),
         "{text}"
     );
-    for s in secrets {
-        assert!(!text.contains(s), "secret {s:?} in the logs:\n{text}");
-    }
+    assert_no_secret([&text], &secrets);
     for q in ["secret=", "access_token=", "code="] {
         assert!(
             !text.contains(q),

@@ -1,8 +1,5 @@
 //! The debug log line of a request records the path, never the query.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use wiremock::matchers::path;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 use wx_core::{HttpRequest, HttpTransport};
@@ -10,33 +7,13 @@ use wx_reqwest::ReqwestTransport;
 
 use crate::support::{SECRET_QUERY, closed_port};
 
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("lock").extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn log_lines_record_the_path_and_never_the_query() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    // Global, not `set_default`: with a single scoped subscriber, tracing caches a callsite's
-    // interest from whichever thread hits it first, so another test's thread could disable
-    // these events for this one. Only this test installs a subscriber; lines from tests running
-    // meanwhile land in the buffer too, and must be free of secrets as well.
-    tracing::subscriber::set_global_default(subscriber).expect("the only global subscriber");
+    // Global, not a scoped default: with a single scoped subscriber, tracing caches a
+    // callsite's interest from whichever thread hits it first, so another test's thread could
+    // disable these events for this one. Only this test installs a subscriber; lines from tests
+    // running meanwhile land in the buffer too, and must be free of secrets as well.
+    let captured = wx_core::test_util::CapturedLogs::global();
 
     let server = MockServer::start().await;
     Mock::given(path("/logged/cgi-bin/token"))
@@ -59,7 +36,7 @@ async fn log_lines_record_the_path_and_never_the_query() {
         .await
         .expect_err("closed port");
 
-    let logs = String::from_utf8(captured.0.lock().expect("lock").clone()).expect("utf-8");
+    let logs = captured.text();
     let line_of = |path: &str| {
         logs.lines()
             .find(|line| line.contains(&format!("path=\"{path}\"")))

@@ -322,29 +322,11 @@ async fn many_concurrent_clients_get_distinct_tokens_and_exact_counts() {
 }
 
 /// A `MakeWriter` that appends every log line to a shared buffer.
-#[derive(Clone, Default)]
-struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn logs_carry_paths_never_secrets_or_tokens() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    // Global, not a scoped default: a scoped subscriber loses events whose callsite interest
+    // another test's thread cached first (seen as a flaky failure with tests in parallel).
+    let captured = wx_core::test_util::CapturedLogs::global();
 
     let sb = sandbox();
     let server = sb.serve().await.unwrap();
@@ -406,7 +388,7 @@ async fn logs_carry_paths_never_secrets_or_tokens() {
     get(&sb, "/cgi-bin/token", &token_query()).await;
     server.shutdown().await;
 
-    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let log = captured.text();
     assert!(log.contains("/cgi-bin/token"), "{log}");
     assert!(log.contains("/sns/oauth2/refresh_token"), "{log}");
     for secret in [SECRET, &token, &code, &web_token, &refresh_token] {

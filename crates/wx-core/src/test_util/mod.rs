@@ -4,6 +4,9 @@
 //! - [`transport_fn`]: a transport from a closure.
 //! - [`ManualClock`]: time that moves only when told.
 //! - [`token_store_conformance`]: one function that checks any [`TokenStore`].
+//! - [`ExpectedRequest`] + [`MockTransport::assert_requests`]: expected requests as data,
+//!   compared in one call; [`NeverAnswers`]: a transport that never answers.
+//! - [`CapturedLogs`], [`error_texts`], [`assert_no_secret`]: the redaction checks.
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
@@ -20,6 +23,11 @@ use crate::store::{StoredToken, TokenKey, TokenKind, TokenStore};
 use crate::transport::{HttpRequest, HttpResponse, HttpTransport};
 
 pub use crate::clock::ManualClock;
+pub use expect::{ExpectedRequest, NeverAnswers};
+pub use logs::{CapturedLogs, assert_no_secret, error_texts};
+
+mod expect;
+mod logs;
 pub use crate::transport::transport_fn;
 
 /// One canned answer: a response or a transport failure.

@@ -189,8 +189,8 @@ async fn no_ticket_code_or_kept_login_in_errors_or_trace_logs() {
         "/sns/oauth2/access_token",
         HttpResponse::json(err_body(40163, "code been used")),
     );
-    let signer =
-        wx_official::StateSigner::new(&[42u8; 32], Arc::new(s.clock.clone())).expect("signer");
+    let signer = wx_official::StateSigner::new(&[42u8; 32], std::sync::Arc::new(s.clock.clone()))
+        .expect("signer");
     let state = signer
         .issue_bound(b"cookie", None, std::time::Duration::from_secs(600))
         .expect("state");

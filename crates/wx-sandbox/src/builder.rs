@@ -6,7 +6,7 @@ use wx_core::{Clock as _, ManualClock, Sex};
 
 use crate::push::ServerConfig;
 use crate::world::{App, FollowScene, World};
-use crate::{Sandbox, SandboxError};
+use crate::{AppConfig, Sandbox, SandboxError};
 
 /// A user registered with an app: what `sns/userinfo` returns for them.
 ///
@@ -105,27 +105,38 @@ impl UserProfile {
 }
 
 /// Who answers the authorize page of an app.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+///
+/// In JSON (config file, admin API): `"first_user"`, `"ask"`, `"deny"` or `{"user": "OPENID"}`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Consent {
-    /// The first user registered with the app consents (the default).
+    /// The first user registered with the app consents, silently (the default): consent set in
+    /// code, for tests.
     #[default]
     FirstUser,
-    /// The user with this openid consents.
+    /// The user with this openid consents, silently.
     User(String),
     /// The user refuses: the redirect carries `state` but no `code`, as WeChat's old doc says.
     Deny,
+    /// A person answers: for `snsapi_userinfo` the authorize page is a consent page like
+    /// WeChat's (the account's name, what it asks for, allow and deny) shown to the first
+    /// registered user, until that user has allowed once; `snsapi_base` stays silent.
+    Ask,
 }
 
 /// Builds a [`Sandbox`]; see [`Sandbox::builder`].
-#[derive(Debug)]
+///
+/// The sandbox keeps its builder: [`Sandbox::reset`] rebuilds the world from it.
+#[derive(Clone, Debug)]
 #[must_use]
 pub struct SandboxBuilder {
-    apps: Vec<App>,
+    apps: Vec<AppConfig>,
     pending_users: Vec<(String, UserProfile)>,
     pending_consents: Vec<(String, Consent)>,
     pending_domains: Vec<(String, String)>,
     pending_servers: Vec<(String, ServerConfig)>,
+    pending_names: Vec<(String, String)>,
     clock: Option<ManualClock>,
     seed: Option<u64>,
     token_daily_quota: u32,
@@ -139,6 +150,7 @@ impl Default for SandboxBuilder {
             pending_consents: Vec::new(),
             pending_domains: Vec::new(),
             pending_servers: Vec::new(),
+            pending_names: Vec::new(),
             clock: None,
             seed: None,
             token_daily_quota: 2000,
@@ -149,7 +161,20 @@ impl Default for SandboxBuilder {
 impl SandboxBuilder {
     /// Registers an app with its AppSecret.
     pub fn app(mut self, appid: impl Into<String>, secret: impl Into<String>) -> Self {
-        self.apps.push(App::new(appid.into(), secret.into()));
+        self.apps.push(AppConfig::new(appid, secret));
+        self
+    }
+
+    /// Registers an app described as data (as in the binary's config file), with its users,
+    /// name, consent and domain.
+    pub fn app_config(mut self, config: AppConfig) -> Self {
+        self.apps.push(config);
+        self
+    }
+
+    /// Sets the account's name (公众号名称), shown on the consent page (default: the appid).
+    pub fn account_name(mut self, appid: impl Into<String>, name: impl Into<String>) -> Self {
+        self.pending_names.push((appid.into(), name.into()));
         self
     }
 
@@ -204,60 +229,72 @@ impl SandboxBuilder {
     ///
     /// # Errors
     /// [`SandboxError::DuplicateApp`] for an appid registered twice,
-    /// [`SandboxError::UnknownApp`] for a user, consent or domain naming an unregistered appid,
-    /// [`SandboxError::DuplicateUser`] for an openid registered twice with one app,
-    /// [`SandboxError::InvalidServer`] for a bad server configuration.
-    pub fn build(self) -> Result<Sandbox, SandboxError> {
-        let SandboxBuilder {
-            mut apps,
-            pending_users,
-            pending_consents,
-            pending_domains,
-            pending_servers,
-            clock,
-            seed,
-            token_daily_quota,
-        } = self;
-        for (i, app) in apps.iter().enumerate() {
-            if apps[..i].iter().any(|a| a.appid == app.appid) {
+    /// [`SandboxError::UnknownApp`] for a user, consent, name, server or domain naming an
+    /// unregistered appid, [`SandboxError::DuplicateUser`] for an openid registered twice with one
+    /// app, [`SandboxError::InvalidServer`] for a bad server configuration.
+    pub fn build(mut self) -> Result<Sandbox, SandboxError> {
+        let clock = self.clock.take().unwrap_or_else(ManualClock::starting_now);
+        let seed = *self.seed.get_or_insert_with(rand::random);
+        let world = self.world(seed, clock.now())?;
+        Ok(Sandbox::from_parts(world, clock, self))
+    }
+
+    /// The world this set-up describes, its users following since `start`.
+    pub(crate) fn world(&self, seed: u64, start: SystemTime) -> Result<World, SandboxError> {
+        let mut apps: Vec<App> = Vec::with_capacity(self.apps.len());
+        for config in &self.apps {
+            if apps.iter().any(|a| a.appid == config.appid) {
                 return Err(SandboxError::DuplicateApp);
             }
+            apps.push(config.app(start)?);
         }
-        let find = |apps: &[App], appid: &str| -> Result<usize, SandboxError> {
+        let find = |apps: &mut [App], appid: &str| -> Result<usize, SandboxError> {
             apps.iter()
                 .position(|a| a.appid == appid)
                 .ok_or(SandboxError::UnknownApp)
         };
-        for (appid, user) in pending_users {
-            let i = find(&apps, &appid)?;
-            if apps[i].users.iter().any(|u| u.openid == user.openid) {
-                return Err(SandboxError::DuplicateUser);
-            }
-            apps[i].users.push(user);
+        for (appid, user) in &self.pending_users {
+            let i = find(&mut apps, appid)?;
+            apps[i].add_user(user.clone(), start)?;
         }
-        for (appid, consent) in pending_consents {
-            let i = find(&apps, &appid)?;
-            apps[i].consent = consent;
+        for (appid, consent) in &self.pending_consents {
+            let i = find(&mut apps, appid)?;
+            apps[i].consent = consent.clone();
         }
-        for (appid, domain) in pending_domains {
-            let i = find(&apps, &appid)?;
-            apps[i].oauth_domain = Some(domain);
+        for (appid, domain) in &self.pending_domains {
+            let i = find(&mut apps, appid)?;
+            apps[i].oauth_domain = Some(domain.clone());
         }
-        for (appid, server) in pending_servers {
-            let i = find(&apps, &appid)?;
-            apps[i].push_state().server = Some(server.checked()?);
+        for (appid, server) in &self.pending_servers {
+            let i = find(&mut apps, appid)?;
+            apps[i].push_state().server = Some(server.clone().checked()?);
         }
-        let clock = clock.unwrap_or_else(ManualClock::starting_now);
-        let start = clock.now();
-        for app in &mut apps {
-            let openids: Vec<String> = app.users.iter().map(|u| u.openid.clone()).collect();
-            for openid in openids {
-                app.follow(&openid, start, FollowScene::other());
-            }
+        for (appid, name) in &self.pending_names {
+            let i = find(&mut apps, appid)?;
+            apps[i].set_name(name.clone());
         }
-        let seed = seed.unwrap_or_else(rand::random);
-        let world = World::new(apps, seed, token_daily_quota);
-        Ok(Sandbox::from_parts(world, clock))
+        Ok(World::new(apps, seed, self.token_daily_quota))
+    }
+
+    /// The seed (set by [`build`](Self::build) when none was given).
+    pub(crate) fn seed_value(&self) -> u64 {
+        self.seed.unwrap_or_default()
+    }
+}
+
+impl App {
+    /// Registers `user`, following the app since `now`.
+    pub(crate) fn add_user(
+        &mut self,
+        user: UserProfile,
+        now: SystemTime,
+    ) -> Result<(), SandboxError> {
+        if self.users.iter().any(|u| u.openid == user.openid) {
+            return Err(SandboxError::DuplicateUser);
+        }
+        self.follow(&user.openid, now, FollowScene::other());
+        self.users.push(user);
+        Ok(())
     }
 }
 

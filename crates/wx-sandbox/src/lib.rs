@@ -1,7 +1,9 @@
 #![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
 
+mod admin;
 mod builder;
+mod config;
 mod fault;
 mod push;
 mod server;
@@ -22,6 +24,7 @@ use wx_core::{
 };
 
 pub use builder::{Consent, SandboxBuilder, UserProfile};
+pub use config::{AppConfig, UserConfig};
 pub use fault::{Fault, FaultMix, Faults};
 pub use push::{
     AttemptError, PUSH_ATTEMPTS, PUSH_TIMEOUT, PushFailure, PushMode, PushOutcome, PushReport,
@@ -54,6 +57,12 @@ pub mod paths {
     pub const USERINFO: &str = "/sns/userinfo";
     /// `GET /sns/auth`: web-token check.
     pub const SNS_AUTH: &str = "/sns/auth";
+    /// `POST /connect/oauth2/authorize_reply`: the sandbox's consent page posts the user's
+    /// answer here (a sandbox path: WeChat's page answers inside its app).
+    pub const AUTHORIZE_REPLY: &str = "/connect/oauth2/authorize_reply";
+    /// The prefix of the sandbox's admin API (`/__sandbox/...`, JSON), a path WeChat never
+    /// uses; see the crate README.
+    pub const ADMIN_PREFIX: &str = "/__sandbox/";
 }
 
 /// Errors of the sandbox's own set-up and inspection helpers.
@@ -103,6 +112,10 @@ struct Inner {
     faults: Faults,
     counts: Mutex<BTreeMap<String, u64>>,
     pushes: push::InFlight,
+    /// The set-up the sandbox was built from, for [`Sandbox::reset`].
+    recipe: SandboxBuilder,
+    /// Resets so far (each reset draws tokens from another seed).
+    resets: std::sync::atomic::AtomicU64,
 }
 
 impl fmt::Debug for Sandbox {
@@ -140,7 +153,7 @@ impl Sandbox {
         SandboxBuilder::default()
     }
 
-    pub(crate) fn from_parts(world: World, clock: ManualClock) -> Self {
+    pub(crate) fn from_parts(world: World, clock: ManualClock, recipe: SandboxBuilder) -> Self {
         Sandbox {
             inner: Arc::new(Inner {
                 world: Mutex::new(world),
@@ -148,6 +161,8 @@ impl Sandbox {
                 faults: Faults::default(),
                 counts: Mutex::new(BTreeMap::new()),
                 pushes: push::InFlight::default(),
+                recipe,
+                resets: std::sync::atomic::AtomicU64::new(0),
             }),
         }
     }
@@ -245,7 +260,8 @@ impl Sandbox {
         self.world().token_status(token, now)
     }
 
-    /// Changes who answers the authorize page of `appid`.
+    /// Changes who answers the authorize page of `appid` (and forgets who allowed on the
+    /// consent page, so [`Consent::Ask`] asks again).
     ///
     /// # Errors
     /// [`SandboxError::UnknownApp`], or [`SandboxError::UnknownUser`] for a
@@ -259,6 +275,7 @@ impl Sandbox {
             return Err(SandboxError::UnknownUser);
         }
         app.consent = consent;
+        app.forget_consents();
         Ok(())
     }
 
@@ -316,6 +333,10 @@ impl Sandbox {
 
     /// Counts the request, applies the next fault, and lets the simulated WeChat answer.
     pub(crate) async fn process(&self, request: &HttpRequest) -> Outcome {
+        // The admin API is not WeChat: no counting, no faults.
+        if let Some(response) = admin::handle(self, request) {
+            return Outcome::Respond(response);
+        }
         let path = request.path().to_owned();
         *self.counts_lock().entry(path.clone()).or_default() += 1;
         let fault = self.inner.faults.next(&path);

@@ -14,6 +14,7 @@ use wx_core::{ErrCode, HttpRequest, HttpResponse, Scope, Sex};
 
 use crate::builder::{Consent, UserProfile, unix_secs};
 
+mod consent;
 mod ext;
 mod followers;
 mod inbox;
@@ -355,6 +356,20 @@ impl World {
 
     pub(crate) fn app_mut(&mut self, appid: &str) -> Option<&mut App> {
         self.apps.iter_mut().find(|a| a.appid == appid)
+    }
+
+    /// Registers `app` (a running sandbox's admin or set-up call).
+    pub(crate) fn add_app(&mut self, app: App) -> Result<(), crate::SandboxError> {
+        if self.app_index(&app.appid).is_some() {
+            return Err(crate::SandboxError::DuplicateApp);
+        }
+        self.apps.push(app);
+        Ok(())
+    }
+
+    /// The registered apps.
+    pub(crate) fn apps(&self) -> &[App] {
+        &self.apps
     }
 
     /// Forgets records that ended more than a day ago.

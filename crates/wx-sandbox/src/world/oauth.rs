@@ -78,14 +78,36 @@ impl World {
             Consent::Deny => {
                 return redirect(redirect_uri, &[("state", state)]);
             }
-            Consent::FirstUser => app.users.first().map(|u| u.openid.clone()),
+            Consent::FirstUser | Consent::Ask => app.users.first().map(|u| u.openid.clone()),
             Consent::User(openid) => app.user(openid).map(|u| u.openid.clone()),
         };
         let Some(openid) = openid else {
             return error_page(None, "sandbox: no registered user to consent for this app");
         };
+        if app.consent == Consent::Ask && scope == Scope::UserInfo && !app.has_allowed(&openid) {
+            let ask = super::consent::Pending {
+                openid,
+                redirect_uri: redirect_uri.to_owned(),
+                state: state.to_owned(),
+                scope,
+            };
+            return self.consent_page(i, ask, now);
+        }
         let appid = app.appid.clone();
-        let code = self.issue_code(&appid, &openid, scope, now);
+        self.grant(&appid, &openid, redirect_uri, scope, state, now)
+    }
+
+    /// The user said yes: a code, and the browser back to `redirect_uri` with it.
+    pub(super) fn grant(
+        &mut self,
+        appid: &str,
+        openid: &str,
+        redirect_uri: &str,
+        scope: Scope,
+        state: &str,
+        now: SystemTime,
+    ) -> HttpResponse {
+        let code = self.issue_code(appid, openid, scope, now);
         redirect(redirect_uri, &[("code", &code), ("state", state)])
     }
 
@@ -252,7 +274,7 @@ impl World {
 }
 
 /// WeChat's authorize error page: HTML with HTTP 200, shown to the user, never JSON.
-fn error_page(code: Option<u32>, message: &str) -> HttpResponse {
+pub(super) fn error_page(code: Option<u32>, message: &str) -> HttpResponse {
     let code = code.map(|c| format!("{c} ")).unwrap_or_default();
     let body = format!(
         "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>微信网页授权</title></head>\
@@ -265,7 +287,7 @@ fn error_page(code: Option<u32>, message: &str) -> HttpResponse {
 }
 
 /// A 302 to `uri` with `params` appended to its query (before any fragment).
-fn redirect(uri: &str, params: &[(&str, &str)]) -> HttpResponse {
+pub(super) fn redirect(uri: &str, params: &[(&str, &str)]) -> HttpResponse {
     let (base, fragment) = uri
         .split_once('#')
         .map_or((uri, None), |(b, f)| (b, Some(f)));

@@ -60,7 +60,11 @@ impl Route {
 }
 
 /// Every group's table.
-const GROUPS: &[&[Route]] = &[super::token::ROUTES, super::oauth::ROUTES];
+const GROUPS: &[&[Route]] = &[
+    super::token::ROUTES,
+    super::oauth::ROUTES,
+    super::consent::ROUTES,
+];
 
 /// The route of `path`, if the sandbox answers it.
 pub(crate) fn find(path: &str) -> Option<&'static Route> {

@@ -1,6 +1,8 @@
 //! Integration tests of the sandbox's own rules, in process and over HTTP.
 #![allow(clippy::unwrap_used)]
 
+mod binary;
+mod consent;
 mod faults;
 mod oauth;
 mod push;

@@ -10,7 +10,7 @@ use crate::*;
 
 const CALLBACK: &str = "https://app.example.com/wx/callback?from=menu";
 
-async fn authorize(sb: &Sandbox, appid: &str, scope: &str, state: &str) -> HttpResponse {
+pub(crate) async fn authorize(sb: &Sandbox, appid: &str, scope: &str, state: &str) -> HttpResponse {
     get(
         sb,
         "/connect/oauth2/authorize",
@@ -25,7 +25,7 @@ async fn authorize(sb: &Sandbox, appid: &str, scope: &str, state: &str) -> HttpR
     .await
 }
 
-fn location(r: &HttpResponse) -> String {
+pub(crate) fn location(r: &HttpResponse) -> String {
     assert_eq!(r.status, 302, "{:?}", String::from_utf8_lossy(&r.body));
     r.headers
         .get(http::header::LOCATION)
@@ -36,7 +36,7 @@ fn location(r: &HttpResponse) -> String {
 }
 
 /// The query of the redirect, asserting it goes to the callback.
-fn callback_params(r: &HttpResponse) -> Vec<(String, String)> {
+pub(crate) fn callback_params(r: &HttpResponse) -> Vec<(String, String)> {
     let loc = location(r);
     let rest = loc
         .strip_prefix("https://app.example.com/wx/callback?")
@@ -44,7 +44,7 @@ fn callback_params(r: &HttpResponse) -> Vec<(String, String)> {
     parse_query(rest)
 }
 
-fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
+pub(crate) fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
     params
         .iter()
         .find(|(k, _)| k == name)

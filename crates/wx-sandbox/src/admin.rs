@@ -13,7 +13,7 @@ use wx_core::{Clock as _, HttpRequest, HttpResponse, Scope};
 
 use crate::builder::unix_secs;
 use crate::{
-    AppConfig, Consent, Fault, FaultMix, InboxMessage, Sandbox, SandboxError, UserConfig, Via,
+    AppConfig, Consent, Fault, FaultMix, InboxMessage, Sandbox, SandboxError, UserProfile, Via,
     paths,
 };
 
@@ -187,6 +187,9 @@ impl From<SandboxError> for AdminError {
     fn from(e: SandboxError) -> Self {
         let status = match e {
             SandboxError::UnknownApp | SandboxError::UnknownUser => StatusCode::NOT_FOUND,
+            SandboxError::MissingOpenid | SandboxError::InvalidServer => StatusCode::BAD_REQUEST,
+            // The app's server URL did not answer WeChat's check.
+            SandboxError::HandshakeFailed => StatusCode::BAD_GATEWAY,
             _ => StatusCode::CONFLICT,
         };
         AdminError::new(status, e.to_string())
@@ -288,15 +291,12 @@ struct ClockBody {
 struct UserBody {
     appid: String,
     #[serde(flatten)]
-    user: UserConfig,
+    user: UserProfile,
 }
 
 fn add_user(sb: &Sandbox, r: &HttpRequest) -> Answer {
     let b: UserBody = body(r)?;
-    if b.user.openid.is_empty() {
-        return Err(AdminError::bad("openid is missing"));
-    }
-    sb.add_user(&b.appid, b.user.into())?;
+    sb.add_user(&b.appid, b.user)?;
     Ok(json!({"ok": true}))
 }
 

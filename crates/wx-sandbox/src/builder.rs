@@ -11,8 +11,10 @@ use crate::{AppConfig, Sandbox, SandboxError};
 /// A user registered with an app: what `sns/userinfo` returns for them.
 ///
 /// Fields are public; build one with [`UserProfile::new`] and the chained setters, or with a
-/// struct literal and `..UserProfile::default()`.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// struct literal and `..UserProfile::default()`. In JSON (config file, admin API) every field
+/// but `openid` is optional and `sex` is WeChat's number (1 male, 2 female, 0 unknown).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct UserProfile {
     /// The user's id in this app.
     pub openid: String,
@@ -22,6 +24,7 @@ pub struct UserProfile {
     /// Nickname.
     pub nickname: String,
     /// Sex (WeChat has reported `Unknown` for everyone since late 2021).
+    #[serde(deserialize_with = "crate::config::sex_number")]
     pub sex: Sex,
     /// Province (WeChat returns `""` since late 2021).
     pub province: String,
@@ -231,7 +234,8 @@ impl SandboxBuilder {
     /// [`SandboxError::DuplicateApp`] for an appid registered twice,
     /// [`SandboxError::UnknownApp`] for a user, consent, name, server or domain naming an
     /// unregistered appid, [`SandboxError::DuplicateUser`] for an openid registered twice with one
-    /// app, [`SandboxError::InvalidServer`] for a bad server configuration.
+    /// app, [`SandboxError::MissingOpenid`] for a user without an openid,
+    /// [`SandboxError::InvalidServer`] for a bad server configuration.
     pub fn build(mut self) -> Result<Sandbox, SandboxError> {
         let clock = self.clock.take().unwrap_or_else(ManualClock::starting_now);
         let seed = *self.seed.get_or_insert_with(rand::random);
@@ -289,6 +293,9 @@ impl App {
         user: UserProfile,
         now: SystemTime,
     ) -> Result<(), SandboxError> {
+        if user.openid.is_empty() {
+            return Err(SandboxError::MissingOpenid);
+        }
         if self.users.iter().any(|u| u.openid == user.openid) {
             return Err(SandboxError::DuplicateUser);
         }

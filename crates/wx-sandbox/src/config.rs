@@ -37,9 +37,10 @@ pub struct AppConfig {
     /// The web-authorization domain (default: any host).
     #[serde(default)]
     pub oauth_domain: Option<String>,
-    /// The app's users (they follow it from the start).
+    /// The app's users (they follow it from the start), as JSON objects with the fields of
+    /// [`UserProfile`] (`openid` required, the others optional, `sex` as a number).
     #[serde(default)]
-    pub users: Vec<UserConfig>,
+    pub users: Vec<UserProfile>,
 }
 
 impl fmt::Debug for AppConfig {
@@ -73,7 +74,7 @@ impl AppConfig {
     pub(crate) fn app(&self, start: SystemTime) -> Result<App, SandboxError> {
         let mut app = App::new(self.appid.clone(), self.secret.clone());
         for user in &self.users {
-            app.add_user(UserProfile::from(user.clone()), start)?;
+            app.add_user(user.clone(), start)?;
         }
         if let Consent::User(openid) = &self.consent
             && !app.users.iter().any(|u| &u.openid == openid)
@@ -89,53 +90,14 @@ impl AppConfig {
     }
 }
 
-/// One user as data: an entry of an app's `"users"` or the body of `POST /__sandbox/users`
-/// (with its `appid`). Every field but `openid` is optional.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-#[non_exhaustive]
-pub struct UserConfig {
-    /// The user's id in the app.
-    pub openid: String,
-    /// Nickname.
-    pub nickname: String,
-    /// UnionID.
-    pub unionid: Option<String>,
-    /// Sex as WeChat numbers it: 1 male, 2 female, 0 unknown.
-    pub sex: u8,
-    /// Province.
-    pub province: String,
-    /// City.
-    pub city: String,
-    /// Country.
-    pub country: String,
-    /// Avatar URL.
-    pub headimgurl: String,
-    /// Privileges.
-    pub privilege: Vec<String>,
-    /// A virtual snapshot-page user.
-    pub snapshot: bool,
-}
-
-impl From<UserConfig> for UserProfile {
-    fn from(u: UserConfig) -> Self {
-        UserProfile {
-            openid: u.openid,
-            unionid: u.unionid,
-            nickname: u.nickname,
-            sex: match u.sex {
-                1 => Sex::Male,
-                2 => Sex::Female,
-                _ => Sex::Unknown,
-            },
-            province: u.province,
-            city: u.city,
-            country: u.country,
-            headimgurl: u.headimgurl,
-            privilege: u.privilege,
-            snapshot: u.snapshot,
-        }
-    }
+/// A sex as WeChat numbers it (1 male, 2 female, anything else unknown), for
+/// [`UserProfile`]'s `sex` in JSON.
+pub(crate) fn sex_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Sex, D::Error> {
+    Ok(match u8::deserialize(d)? {
+        1 => Sex::Male,
+        2 => Sex::Female,
+        _ => Sex::Unknown,
+    })
 }
 
 impl Sandbox {
@@ -143,7 +105,7 @@ impl Sandbox {
     ///
     /// # Errors
     /// [`SandboxError::DuplicateApp`] for a registered appid, [`SandboxError::DuplicateUser`]
-    /// for an openid listed twice, [`SandboxError::UnknownUser`] for a consenting user not in
+    /// for an openid listed twice, [`SandboxError::MissingOpenid`] for a user without one, [`SandboxError::UnknownUser`] for a consenting user not in
     /// the list.
     pub fn add_app(&self, config: &AppConfig) -> Result<(), SandboxError> {
         let app = config.app(self.clock().now())?;
@@ -153,7 +115,8 @@ impl Sandbox {
     /// Registers a user with `appid` while the sandbox runs; the user follows the app.
     ///
     /// # Errors
-    /// [`SandboxError::UnknownApp`], [`SandboxError::DuplicateUser`].
+    /// [`SandboxError::UnknownApp`], [`SandboxError::DuplicateUser`],
+    /// [`SandboxError::MissingOpenid`].
     pub fn add_user(&self, appid: &str, user: UserProfile) -> Result<(), SandboxError> {
         let now = self.clock().now();
         let mut world = self.world();

@@ -24,7 +24,7 @@ use wx_core::{
 };
 
 pub use builder::{Consent, SandboxBuilder, UserProfile};
-pub use config::{AppConfig, UserConfig};
+pub use config::AppConfig;
 pub use fault::{Fault, FaultMix, Faults};
 pub use push::{
     AttemptError, PUSH_ATTEMPTS, PUSH_TIMEOUT, PushFailure, PushMode, PushOutcome, PushReport,
@@ -94,6 +94,9 @@ pub enum SandboxError {
     /// The user already follows the app.
     #[error("user already follows the app")]
     AlreadyFollowing,
+    /// A user without an openid.
+    #[error("a user needs an openid")]
+    MissingOpenid,
 }
 
 /// The simulated WeChat. Cheap to clone: clones share everything (apps, tokens, clock, faults,

@@ -117,6 +117,13 @@ async fn the_binary_runs_from_a_config_file_and_obeys_its_admin_api() {
     assert_eq!(status, StatusCode::CONFLICT, "{e}");
 
     // A user added over HTTP logs in with a code the admin API issued.
+    let (status, e) = sb
+        .post(
+            "/__sandbox/users",
+            json!({"appid": APP, "nickname": "No id"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{e}");
     let (status, _) = sb
         .post(
             "/__sandbox/users",

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use clap::{Arg, ArgAction, Command, value_parser};
 use serde::Deserialize;
-use wx_sandbox::{AppConfig, Consent, UserConfig};
+use wx_sandbox::{AppConfig, Consent, UserProfile};
 
 /// The default port (`--port 0` picks a free one).
 const DEFAULT_PORT: u16 = 8642;
@@ -127,9 +127,7 @@ pub(crate) fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Options,
     for spec in values("user") {
         let (appid, rest) = pair(&spec, "--user", "APPID:OPENID[:NICKNAME]")?;
         let (openid, nickname) = rest.split_once(':').unwrap_or((rest, ""));
-        let mut user = UserConfig::default();
-        user.openid = openid.to_owned();
-        user.nickname = nickname.to_owned();
+        let user = UserProfile::new(openid).nickname(nickname);
         app_named(&mut apps, appid, "--user")?.users.push(user);
     }
     for spec in values("consent") {

@@ -10,6 +10,21 @@
 //! The Token here is the one typed into the console for the server URL; it is unrelated to the
 //! access token. All comparisons are constant-time.
 //!
+//! # Checked or bare
+//!
+//! The signature covers only the Token, `timestamp` and `nonce`: a signed URL taken from an
+//! access log stays valid forever, and digits can move between `timestamp` and `nonce` without
+//! changing it (`1714036504`/`1514711492` and `4`/`1514711492171403650` sort and concatenate to
+//! the same string). [`SignatureCheck`] is the checked entry point: `timestamp` must be decimal
+//! digits within a skew window of the clock ([`DEFAULT_MAX_SKEW`]), `nonce` decimal digits of at
+//! most [`MAX_NONCE_LEN`], then the signature is compared. The bare functions
+//! ([`verify_server_signature`], [`verify_echo`]...) check the signature alone.
+//!
+//! In plaintext mode **the body of a message POST is not authenticated by `signature`**: anyone
+//! who saw one signed URL can post any XML with it within the skew window. Use safe mode, whose
+//! `msg_signature` covers the encrypted body ([`SignatureCheck::check_msg`]), when the content of
+//! a push matters.
+//!
 //! ```
 //! use wx_official::verify::{ServerVerifyQuery, verify_echo};
 //!
@@ -23,8 +38,187 @@
 //! ```
 
 use std::fmt;
+use std::time::{Duration, UNIX_EPOCH};
 
 use subtle::ConstantTimeEq;
+use wx_core::SharedClock;
+use wx_core::crypto::ServerToken;
+
+/// The default skew window of [`SignatureCheck`]: how far a request's `timestamp` may be from
+/// the server's clock, either way (5 minutes). WeChat stamps each attempt of a push afresh.
+pub const DEFAULT_MAX_SKEW: Duration = Duration::from_secs(300);
+
+/// The most digits of a `timestamp` accepted by [`SignatureCheck`] (Unix seconds take 10 until
+/// the year 2286).
+pub const MAX_TIMESTAMP_LEN: usize = 11;
+
+/// The most digits of a `nonce` accepted by [`SignatureCheck`]: WeChat's nonces are decimal
+/// 32-bit numbers (`1514711492`, `486452656` in its samples), at most 10 digits.
+pub const MAX_NONCE_LEN: usize = 10;
+
+/// The checked entry point for WeChat's server signatures: the shape of `timestamp` and `nonce`,
+/// the timestamp within a skew window of the clock, then the signature (constant time). See the
+/// [module docs](self#checked-or-bare).
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::time::{Duration, UNIX_EPOCH};
+/// use wx_core::ManualClock;
+/// use wx_core::crypto::ServerToken;
+/// use wx_official::verify::{SignatureCheck, VerifyError};
+///
+/// let clock = ManualClock::new(UNIX_EPOCH + Duration::from_secs(1_714_036_510));
+/// let check = SignatureCheck::new(ServerToken::new("AAAAA"), Arc::new(clock.clone()));
+/// let signature = "f464b24fc39322e44b38aa78f5edd27bd1441696";
+/// check.check("1714036504", "1514711492", signature)?;
+/// // The same signature with digits moved from the timestamp to the nonce: refused.
+/// assert!(check.check("4", "1514711492171403650", signature).is_err());
+/// // The same request an hour later (from an access log): refused.
+/// clock.advance(Duration::from_secs(3600));
+/// assert_eq!(
+///     check.check("1714036504", "1514711492", signature),
+///     Err(VerifyError::StaleTimestamp)
+/// );
+/// # Ok::<(), VerifyError>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct SignatureCheck {
+    token: ServerToken,
+    clock: SharedClock,
+    max_skew: Duration,
+}
+
+impl SignatureCheck {
+    /// A check with the server `token`, reading time from `clock`, with the
+    /// [`DEFAULT_MAX_SKEW`] window.
+    #[must_use]
+    pub fn new(token: ServerToken, clock: SharedClock) -> Self {
+        SignatureCheck {
+            token,
+            clock,
+            max_skew: DEFAULT_MAX_SKEW,
+        }
+    }
+
+    /// Sets the skew window (any value; a longer one lets a captured request be replayed for
+    /// longer).
+    #[must_use]
+    pub fn with_max_skew(mut self, max_skew: Duration) -> Self {
+        self.max_skew = max_skew;
+        self
+    }
+
+    /// The server token.
+    #[must_use]
+    pub fn token(&self) -> &ServerToken {
+        &self.token
+    }
+
+    /// Checks `timestamp` and `nonce` alone (for a caller that checks the signature another way,
+    /// such as opening a safe-mode message): `timestamp` is 1 to [`MAX_TIMESTAMP_LEN`] decimal
+    /// digits without a leading zero and within the skew window of the clock, `nonce` 1 to
+    /// [`MAX_NONCE_LEN`] decimal digits. Returns the timestamp in Unix seconds.
+    ///
+    /// # Errors
+    /// [`VerifyError::MissingParameter`] for an empty value, [`VerifyError::MalformedTimestamp`],
+    /// [`VerifyError::MalformedNonce`], [`VerifyError::StaleTimestamp`].
+    pub fn check_fresh(&self, timestamp: &str, nonce: &str) -> Result<u64, VerifyError> {
+        if timestamp.is_empty() {
+            return Err(VerifyError::MissingParameter("timestamp"));
+        }
+        if nonce.is_empty() {
+            return Err(VerifyError::MissingParameter("nonce"));
+        }
+        let canonical = timestamp.len() <= MAX_TIMESTAMP_LEN
+            && timestamp.bytes().all(|b| b.is_ascii_digit())
+            && (timestamp == "0" || !timestamp.starts_with('0'));
+        let ts: u64 = canonical
+            .then(|| timestamp.parse().ok())
+            .flatten()
+            .ok_or(VerifyError::MalformedTimestamp)?;
+        if nonce.len() > MAX_NONCE_LEN || !nonce.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(VerifyError::MalformedNonce);
+        }
+        let now = self
+            .clock
+            .now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        if now.abs_diff(ts) > self.max_skew.as_secs() {
+            return Err(VerifyError::StaleTimestamp);
+        }
+        Ok(ts)
+    }
+
+    /// Checks a plaintext-mode `signature` (URL verification, message POSTs): [`check_fresh`],
+    /// then the signature over the Token, `timestamp` and `nonce`. It does not cover a POST's
+    /// body.
+    ///
+    /// # Errors
+    /// [`VerifyError::EmptyToken`], the errors of [`check_fresh`], then
+    /// [`VerifyError::MissingParameter`] (`signature`) or [`VerifyError::SignatureMismatch`].
+    ///
+    /// [`check_fresh`]: Self::check_fresh
+    pub fn check(&self, timestamp: &str, nonce: &str, signature: &str) -> Result<(), VerifyError> {
+        self.check_parts(timestamp, nonce, None, signature)
+    }
+
+    /// Checks a safe-mode `msg_signature` over the Token, `timestamp`, `nonce` and the message's
+    /// `Encrypt` value, after [`check_fresh`](Self::check_fresh).
+    ///
+    /// # Errors
+    /// As [`check`](Self::check), naming `msg_signature` when it is empty.
+    pub fn check_msg(
+        &self,
+        timestamp: &str,
+        nonce: &str,
+        encrypt: &str,
+        msg_signature: &str,
+    ) -> Result<(), VerifyError> {
+        self.check_parts(timestamp, nonce, Some(encrypt), msg_signature)
+    }
+
+    /// [`verify_echo`] with the checks of [`check`](Self::check).
+    ///
+    /// # Errors
+    /// As [`check`](Self::check), then [`VerifyError::MissingParameter`] (`echostr`) or
+    /// [`VerifyError::InvalidEchostr`].
+    pub fn echo<'q>(&self, query: &'q ServerVerifyQuery) -> Result<&'q str, VerifyError> {
+        self.check(&query.timestamp, &query.nonce, &query.signature)?;
+        verify_echo(self.token.secret(), query)
+    }
+
+    fn check_parts(
+        &self,
+        timestamp: &str,
+        nonce: &str,
+        encrypt: Option<&str>,
+        signature: &str,
+    ) -> Result<(), VerifyError> {
+        if self.token.is_empty() {
+            return Err(VerifyError::EmptyToken);
+        }
+        self.check_fresh(timestamp, nonce)?;
+        let (name, expected) = match encrypt {
+            None => (
+                "signature",
+                wx_core::crypto::server_signature(&self.token, timestamp, nonce),
+            ),
+            Some(encrypt) => (
+                "msg_signature",
+                wx_core::crypto::msg_signature(&self.token, timestamp, nonce, encrypt),
+            ),
+        };
+        if signature.is_empty() {
+            return Err(VerifyError::MissingParameter(name));
+        }
+        if wx_core::crypto::signature_matches(&self.token, &expected, signature) {
+            Ok(())
+        } else {
+            Err(VerifyError::SignatureMismatch)
+        }
+    }
+}
 
 /// Longest `echostr` accepted by [`verify_echo`].
 pub const MAX_ECHOSTR_LEN: usize = 256;
@@ -38,6 +232,9 @@ pub fn server_signature(token: &str, timestamp: &str, nonce: &str) -> String {
 
 /// Whether `signature` is WeChat's signature over `token`, `timestamp` and `nonce`
 /// (constant-time comparison; hex case is ignored).
+///
+/// Bare: no check of the timestamp or of the shape of the values (see the
+/// [module docs](self#checked-or-bare)); a server should use [`SignatureCheck::check`].
 ///
 /// Always `false` when `token` is empty: an empty Token would let anyone compute the signature.
 #[must_use]
@@ -124,6 +321,8 @@ impl ServerVerifyQuery {
 
 /// Checks a server URL verification request and returns the `echostr` to answer with.
 ///
+/// Bare: the timestamp is not checked; [`SignatureCheck::echo`] adds the checks.
+///
 /// Send the returned string as the whole response body (`text/plain`, not JSON, not quoted).
 ///
 /// # Errors
@@ -161,7 +360,8 @@ pub fn verify_echo<'q>(token: &str, query: &'q ServerVerifyQuery) -> Result<&'q 
 }
 
 /// Why a server verification request was refused. Answer it with HTTP 403 (or 400 for
-/// [`MissingParameter`](Self::MissingParameter)); never echo anything back.
+/// [`MissingParameter`](Self::MissingParameter), [`MalformedTimestamp`](Self::MalformedTimestamp)
+/// and [`MalformedNonce`](Self::MalformedNonce)); never echo anything back.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum VerifyError {
@@ -173,6 +373,14 @@ pub enum VerifyError {
     SignatureMismatch,
     /// The signature matched but `echostr` is not a value WeChat sends.
     InvalidEchostr,
+    /// `timestamp` is not 1 to [`MAX_TIMESTAMP_LEN`] decimal digits without a leading zero
+    /// ([`SignatureCheck`] only).
+    MalformedTimestamp,
+    /// `nonce` is not 1 to [`MAX_NONCE_LEN`] decimal digits ([`SignatureCheck`] only).
+    MalformedNonce,
+    /// `timestamp` is further from the clock than the skew window: a replayed or delayed request
+    /// ([`SignatureCheck`] only).
+    StaleTimestamp,
 }
 
 impl fmt::Display for VerifyError {
@@ -182,6 +390,11 @@ impl fmt::Display for VerifyError {
             VerifyError::MissingParameter(name) => write!(f, "missing query parameter `{name}`"),
             VerifyError::SignatureMismatch => f.write_str("signature does not match"),
             VerifyError::InvalidEchostr => f.write_str("echostr is not a value WeChat sends"),
+            VerifyError::MalformedTimestamp => {
+                f.write_str("timestamp is not a Unix time in digits")
+            }
+            VerifyError::MalformedNonce => f.write_str("nonce is not a value WeChat sends"),
+            VerifyError::StaleTimestamp => f.write_str("timestamp is outside the skew window"),
         }
     }
 }
@@ -423,5 +636,157 @@ mod tests {
         assert!(!verify_server_signature(token, ts, nonce, expected));
         let for_empty = msg_signature("", ts, nonce, encrypt);
         assert!(!verify_msg_signature("", ts, nonce, encrypt, &for_empty));
+    }
+
+    fn checker_at(unix: u64) -> (SignatureCheck, wx_core::ManualClock) {
+        let clock = wx_core::ManualClock::new(UNIX_EPOCH + Duration::from_secs(unix));
+        let check = SignatureCheck::new(
+            ServerToken::new("AAAAA"),
+            std::sync::Arc::new(clock.clone()),
+        );
+        (check, clock)
+    }
+
+    /// Issue 19 (Low): the bare check accepts digits moved between timestamp and nonce and a
+    /// URL from an access log forever; the checked entry point refuses both.
+    #[test]
+    fn the_checked_entry_point_refuses_shifted_digits_and_old_timestamps() {
+        let good = "f464b24fc39322e44b38aa78f5edd27bd1441696";
+        // The bare check: both splits verify (why the checked entry point exists).
+        assert!(verify_server_signature(
+            "AAAAA",
+            "1714036504",
+            "1514711492",
+            good
+        ));
+        assert!(verify_server_signature(
+            "AAAAA",
+            "4",
+            "1514711492171403650",
+            good
+        ));
+
+        let (check, clock) = checker_at(1_714_036_504 + 10);
+        assert_eq!(check.check("1714036504", "1514711492", good), Ok(()));
+        assert_eq!(
+            check.check("4", "1514711492171403650", good),
+            Err(VerifyError::MalformedNonce)
+        );
+        // Even with a nonce of plausible length, a timestamp far from the clock is refused.
+        assert_eq!(
+            check.check(
+                "4",
+                "1514711492",
+                &server_signature("AAAAA", "4", "1514711492")
+            ),
+            Err(VerifyError::StaleTimestamp)
+        );
+        // The skew window, both ways, at its edges.
+        clock.advance(Duration::from_secs(290));
+        assert_eq!(check.check("1714036504", "1514711492", good), Ok(()));
+        clock.advance(Duration::from_secs(1));
+        assert_eq!(
+            check.check("1714036504", "1514711492", good),
+            Err(VerifyError::StaleTimestamp)
+        );
+        let (early, _) = checker_at(1_714_036_504 - 300);
+        assert_eq!(early.check("1714036504", "1514711492", good), Ok(()));
+        let (too_early, _) = checker_at(1_714_036_504 - 301);
+        assert_eq!(
+            too_early.check("1714036504", "1514711492", good),
+            Err(VerifyError::StaleTimestamp)
+        );
+        // A day later (the URL in an access log), and with a custom window.
+        let (later, _) = checker_at(1_714_036_504 + 86_400);
+        assert_eq!(
+            later.check("1714036504", "1514711492", good),
+            Err(VerifyError::StaleTimestamp)
+        );
+        let later = later.with_max_skew(Duration::MAX);
+        assert_eq!(later.check("1714036504", "1514711492", good), Ok(()));
+    }
+
+    #[test]
+    fn the_checked_entry_point_refuses_malformed_values_before_the_signature() {
+        let (check, _) = checker_at(1_714_036_504);
+        let good = "f464b24fc39322e44b38aa78f5edd27bd1441696";
+        for ts in [
+            "01714036504",
+            "1714036504 ",
+            "+1714036504",
+            "17140365041234",
+            "1e9",
+            "x",
+        ] {
+            assert_eq!(
+                check.check(ts, "1514711492", good),
+                Err(VerifyError::MalformedTimestamp),
+                "{ts:?}"
+            );
+        }
+        for nonce in ["15147114921", "abc", "-1", "1514 711"] {
+            assert_eq!(
+                check.check("1714036504", nonce, good),
+                Err(VerifyError::MalformedNonce),
+                "{nonce:?}"
+            );
+        }
+        assert_eq!(
+            check.check("", "1514711492", good),
+            Err(VerifyError::MissingParameter("timestamp"))
+        );
+        assert_eq!(
+            check.check("1714036504", "", good),
+            Err(VerifyError::MissingParameter("nonce"))
+        );
+        assert_eq!(
+            check.check("1714036504", "1514711492", ""),
+            Err(VerifyError::MissingParameter("signature"))
+        );
+        assert_eq!(
+            check.check("1714036504", "1514711492", &good.replace('f', "e")),
+            Err(VerifyError::SignatureMismatch)
+        );
+        let empty = SignatureCheck::new(
+            ServerToken::new(""),
+            std::sync::Arc::new(wx_core::ManualClock::starting_now()),
+        );
+        assert_eq!(
+            empty.check("1714036504", "1514711492", good),
+            Err(VerifyError::EmptyToken)
+        );
+        // Debug never shows the token.
+        assert!(!format!("{check:?}").contains("AAAAA"));
+    }
+
+    #[test]
+    fn the_checked_msg_signature_and_echo() {
+        let (ts, nonce) = ("1409735669", "1320562132");
+        let encrypt = "hyzAe4OzmOMbd6TvGdIOO6uBmdJoD0Fk53REIHvxYtJlE2B655HuD0m8KUePWB3";
+        let clock = wx_core::ManualClock::new(UNIX_EPOCH + Duration::from_secs(1_409_735_669));
+        let check = SignatureCheck::new(ServerToken::new("spamtest"), std::sync::Arc::new(clock));
+        let sig = msg_signature("spamtest", ts, nonce, encrypt);
+        assert_eq!(check.check_msg(ts, nonce, encrypt, &sig), Ok(()));
+        assert_eq!(
+            check.check_msg(ts, nonce, &encrypt.replacen('h', "H", 1), &sig),
+            Err(VerifyError::SignatureMismatch)
+        );
+        assert_eq!(
+            check.check_msg(ts, nonce, encrypt, ""),
+            Err(VerifyError::MissingParameter("msg_signature"))
+        );
+        assert_eq!(check.check_fresh(ts, nonce), Ok(1_409_735_669));
+
+        let (check, clock) = checker_at(1_714_036_504);
+        let q = ServerVerifyQuery::new(
+            "f464b24fc39322e44b38aa78f5edd27bd1441696",
+            "1714036504",
+            "1514711492",
+            "4375120948345356249",
+        );
+        assert_eq!(check.echo(&q), Ok("4375120948345356249"));
+        clock.advance(Duration::from_secs(301));
+        assert_eq!(check.echo(&q), Err(VerifyError::StaleTimestamp));
+        assert_eq!(verify_echo("AAAAA", &q), Ok("4375120948345356249"), "bare");
     }
 }

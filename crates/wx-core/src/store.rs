@@ -268,15 +268,35 @@ macro_rules! forward_store {
 }
 forward_store!(Arc<S>, Box<S>, &S);
 
+/// How often, at most, a write to a [`MemoryTokenStore`] sweeps out expired values and leases.
+const SWEEP_INTERVAL: Duration = Duration::from_secs(10);
+
 #[derive(Default)]
 struct MemoryState {
     values: HashMap<TokenKey, StoredToken>,
     leases: HashMap<TokenKey, (String, SystemTime)>,
+    /// The earliest time of the next sweep (`None`: at the next write).
+    next_sweep: Option<SystemTime>,
+}
+
+impl MemoryState {
+    /// Drops every expired value and lease, at most once per [`SWEEP_INTERVAL`]: a value that
+    /// is never read again (a one-off code exchange holding a web and a refresh token) must not
+    /// stay in memory after it expired. Costs one pass over the map every interval, on a write.
+    fn sweep(&mut self, now: SystemTime) {
+        if self.next_sweep.is_some_and(|at| now < at) {
+            return;
+        }
+        self.values.retain(|_, t| !t.is_expired_at(now));
+        self.leases.retain(|_, (_, until)| *until > now);
+        self.next_sweep = now.checked_add(SWEEP_INTERVAL);
+    }
 }
 
 /// The embedded store: a map behind a mutex, honouring expiry, with atomic compare-and-delete
 /// and exclusive leases (useful when several clients in one process share it). Clones share
-/// the same map.
+/// the same map. Expired values and leases are dropped on a write at most every 10 s, so values
+/// that are never read again (one-off code exchanges) do not stay in memory.
 #[derive(Clone)]
 pub struct MemoryTokenStore {
     state: Arc<Mutex<MemoryState>>,
@@ -365,6 +385,7 @@ impl TokenStore for MemoryTokenStore {
     async fn set(&self, key: &TokenKey, token: StoredToken) -> Result<(), StoreError> {
         let now = self.clock.now();
         let mut state = self.lock();
+        state.sweep(now);
         if token.is_expired_at(now) {
             state.values.remove(key);
         } else {
@@ -399,12 +420,15 @@ impl TokenStore for MemoryTokenStore {
     ) -> Result<bool, StoreError> {
         let now = self.clock.now();
         let mut state = self.lock();
+        state.sweep(now);
         match state.leases.get(key) {
             Some((_, until)) if *until > now => Ok(false),
             _ => {
-                state
-                    .leases
-                    .insert(key.clone(), (owner.to_owned(), now + ttl));
+                // A lease longer than the clock can count is held "forever", not a panic.
+                let until = now
+                    .checked_add(ttl)
+                    .unwrap_or(now + Duration::from_secs(1 << 40));
+                state.leases.insert(key.clone(), (owner.to_owned(), until));
                 Ok(true)
             }
         }
@@ -446,6 +470,66 @@ mod tests {
             )
             .to_string(),
             "p:a:oauth_code:x"
+        );
+    }
+
+    /// Issue 19 (Low): 5,000 idempotent logins left 5,000 entries holding web and refresh tokens
+    /// (and their leases) in memory for good. A later write sweeps them.
+    #[tokio::test]
+    async fn expired_values_and_leases_are_swept_by_a_later_write() {
+        let clock = ManualClock::starting_now();
+        let store = MemoryTokenStore::with_clock(Arc::new(clock.clone()));
+        for i in 0..5_000 {
+            let k = key(TokenKind::Custom(format!("oauth_code:{i:064x}").into()));
+            assert!(
+                store
+                    .try_acquire_lease(&k, "owner", Duration::from_secs(20))
+                    .await
+                    .expect("lease")
+            );
+            store
+                .set(
+                    &k,
+                    StoredToken::new("WEB+REFRESH", clock.now() + Duration::from_secs(60)),
+                )
+                .await
+                .expect("set");
+        }
+        assert_eq!(store.len(), 5_000);
+        let live = key(TokenKind::AccessToken);
+        store
+            .set(
+                &live,
+                StoredToken::new("T", clock.now() + Duration::from_secs(7200)),
+            )
+            .await
+            .expect("set");
+        clock.advance(Duration::from_secs(61));
+        assert_eq!(store.len(), 1, "expired values are not served");
+        store
+            .set(
+                &live,
+                StoredToken::new("T2", clock.now() + Duration::from_secs(7200)),
+            )
+            .await
+            .expect("set");
+        {
+            let state = store.lock();
+            assert_eq!(state.values.len(), 1, "expired values are swept");
+            assert!(state.leases.is_empty(), "expired leases are swept");
+        }
+        // A lease of any length is granted without overflow and holds.
+        assert!(
+            store
+                .try_acquire_lease(&live, "a", Duration::MAX)
+                .await
+                .expect("lease")
+        );
+        assert!(
+            !store
+                .try_acquire_lease(&live, "b", Duration::from_secs(1))
+                .await
+                .expect("lease")
         );
     }
 

@@ -1,0 +1,366 @@
+//! Unit tests of the token manager with a manual clock and in-memory stores.
+
+use std::error::Error as StdError;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use wx_core::{
+    Clock, ErrCode, ManualClock, MemoryTokenStore, StoreError, StoreOp, TransportError,
+    TransportErrorKind,
+};
+
+use super::*;
+
+fn policy() -> TokenPolicy {
+    TokenPolicy {
+        margin: Duration::from_secs(300),
+        cooldown: Duration::from_secs(60),
+        lease_ttl: Duration::from_secs(10),
+        lease_wait: Duration::from_secs(5),
+        refresh_ahead: false,
+        consumer_only: false,
+        store_timeout: Duration::from_secs(5),
+    }
+}
+
+fn manager(clock: &ManualClock, policy: TokenPolicy) -> TokenManager<MemoryTokenStore> {
+    let clock: SharedClock = Arc::new(clock.clone());
+    TokenManager::new(
+        MemoryTokenStore::with_clock(clock.clone()),
+        clock,
+        policy,
+        Arc::from("wx"),
+        AppId::new("wxapp"),
+    )
+}
+
+/// A fetch counting its calls and answering `value` valid for `secs`.
+fn counting(
+    calls: &Arc<AtomicUsize>,
+    value: &'static str,
+    secs: u64,
+) -> impl FnOnce() -> FetchFuture + Send + 'static {
+    let calls = calls.clone();
+    move || {
+        Box::pin(async move {
+            calls.fetch_add(1, Ordering::SeqCst);
+            tokio::task::yield_now().await;
+            Ok(Fetched {
+                value: value.to_owned(),
+                expires_in: secs,
+            })
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_failed_refresh_is_shared_by_every_waiter() {
+    let clock = ManualClock::starting_now();
+    let m = manager(&clock, policy());
+    let calls = Arc::new(AtomicUsize::new(0));
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..50 {
+        let (m, calls) = (m.clone(), calls.clone());
+        tasks.spawn(async move {
+            m.get(&TokenKind::AccessToken, move || {
+                Box::pin(async move {
+                    calls.fetch_add(1, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    Err(Error::transport_at(
+                        "cgi-bin/token",
+                        TransportError::new(TransportErrorKind::Timeout, "read timed out"),
+                    ))
+                })
+            })
+            .await
+        });
+    }
+    for r in tasks.join_all().await {
+        let e = r.expect_err("the fetch failed");
+        let t = e.transport().expect("a transport error");
+        assert!(t.is_timeout());
+        assert_eq!(
+            StdError::source(t).map(ToString::to_string).as_deref(),
+            Some("read timed out")
+        );
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 1, "one fetch for 50 waiters");
+}
+
+#[tokio::test]
+async fn a_panicking_fetch_does_not_wedge_the_slot() {
+    let clock = ManualClock::starting_now();
+    let m = manager(&clock, policy());
+    let e = m
+        .get(&TokenKind::AccessToken, || {
+            Box::pin(async { panic!("fetch bug (expected in this test)") })
+        })
+        .await
+        .expect_err("the fetch panicked");
+    assert!(e.to_string().contains("token refresh"), "{e}");
+    let calls = Arc::new(AtomicUsize::new(0));
+    let t = m
+        .get(&TokenKind::AccessToken, counting(&calls, "T2", 7200))
+        .await
+        .expect("a new refresh runs");
+    assert_eq!(t.secret(), "T2");
+}
+
+#[tokio::test]
+async fn refresh_ahead_serves_the_old_value_and_refreshes_once() {
+    let clock = ManualClock::starting_now();
+    let m = manager(
+        &clock,
+        TokenPolicy {
+            refresh_ahead: true,
+            ..policy()
+        },
+    );
+    let calls = Arc::new(AtomicUsize::new(0));
+    let t = m
+        .get(&TokenKind::AccessToken, counting(&calls, "T1", 7200))
+        .await
+        .expect("first fetch");
+    assert_eq!(t.secret(), "T1");
+    clock.advance(Duration::from_secs(7000)); // inside the 300 s margin, not expired
+    let (gate_tx, gate_rx) = tokio::sync::oneshot::channel::<()>();
+    let gate = Arc::new(Mutex::new(Some(gate_rx)));
+    for _ in 0..20 {
+        let (calls, gate) = (calls.clone(), gate.clone());
+        let t = m
+            .get(&TokenKind::AccessToken, move || {
+                Box::pin(async move {
+                    calls.fetch_add(1, Ordering::SeqCst);
+                    let rx = lock(&gate).take();
+                    if let Some(rx) = rx {
+                        let _ = rx.await;
+                    }
+                    Ok(Fetched {
+                        value: "T2".into(),
+                        expires_in: 7200,
+                    })
+                })
+            })
+            .await
+            .expect("served from the store");
+        assert_eq!(t.secret(), "T1", "callers never wait for the refresh");
+    }
+    gate_tx.send(()).expect("refresh waiting");
+    for _ in 0..100 {
+        if m.store()
+            .get(&m.key(&TokenKind::AccessToken))
+            .await
+            .expect("get")
+            .is_some_and(|t| t.secret() == "T2")
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let t = m
+        .get(&TokenKind::AccessToken, counting(&calls, "T3", 7200))
+        .await
+        .expect("get");
+    assert_eq!(t.secret(), "T2");
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        2,
+        "one initial fetch, one refresh ahead"
+    );
+}
+
+#[tokio::test]
+async fn consumer_only_never_fetches() {
+    let clock = ManualClock::starting_now();
+    let m = manager(
+        &clock,
+        TokenPolicy {
+            consumer_only: true,
+            ..policy()
+        },
+    );
+    let calls = Arc::new(AtomicUsize::new(0));
+    let e = m
+        .get(&TokenKind::AccessToken, counting(&calls, "T", 7200))
+        .await
+        .expect_err("empty store");
+    assert!(matches!(
+        e,
+        Error::Refused(Refused::ConsumerStoreEmpty {
+            kind: "access token"
+        })
+    ));
+    let key = m.key(&TokenKind::AccessToken);
+    m.store()
+        .set(
+            &key,
+            StoredToken::new("SHARED", clock.now() + Duration::from_secs(100)),
+        )
+        .await
+        .expect("set");
+    // Inside the margin, but a consumer uses whatever valid value the fleet shares.
+    let t = m
+        .get(&TokenKind::AccessToken, counting(&calls, "T", 7200))
+        .await
+        .expect("shared value");
+    assert_eq!(t.secret(), "SHARED");
+    assert!(
+        m.refresh(&TokenKind::AccessToken, counting(&calls, "T", 7200))
+            .await
+            .is_err()
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn cooldown_is_per_kind_and_ends() {
+    let clock = ManualClock::starting_now();
+    let m = manager(&clock, policy());
+    let fail = || -> FetchFuture {
+        Box::pin(async {
+            Err(ApiError::new(
+                "cgi-bin/token",
+                ErrCode(40164),
+                "invalid ip 1.2.3.4, not in whitelist rid: r1",
+            )
+            .into())
+        })
+    };
+    let e = m
+        .get(&TokenKind::AccessToken, fail)
+        .await
+        .expect_err("40164");
+    assert_eq!(e.api().map(|a| a.code), Some(ErrCode(40164)));
+    let calls = Arc::new(AtomicUsize::new(0));
+    let e = m
+        .get(&TokenKind::AccessToken, counting(&calls, "T", 7200))
+        .await
+        .expect_err("in cooldown");
+    match e {
+        Error::Refused(Refused::TokenFetchCooldown { cause, remaining }) => {
+            assert_eq!(cause.code, ErrCode(40164));
+            assert_eq!(remaining, Duration::from_secs(60));
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    // Another kind is not affected.
+    m.get(&TokenKind::JsapiTicket, counting(&calls, "TICKET", 7200))
+        .await
+        .expect("other kind");
+    clock.advance(Duration::from_secs(60));
+    m.get(&TokenKind::AccessToken, counting(&calls, "T", 7200))
+        .await
+        .expect("cooldown over");
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+}
+
+/// A store whose reads fail.
+struct DownStore;
+
+#[async_trait::async_trait]
+impl TokenStore for DownStore {
+    async fn get(&self, _: &TokenKey) -> std::result::Result<Option<StoredToken>, StoreError> {
+        Err(StoreError::new(StoreOp::Get, "connection refused"))
+    }
+    async fn set(&self, _: &TokenKey, _: StoredToken) -> std::result::Result<(), StoreError> {
+        Err(StoreError::from_op(StoreOp::Set))
+    }
+    async fn delete(&self, _: &TokenKey) -> std::result::Result<(), StoreError> {
+        Err(StoreError::from_op(StoreOp::Delete))
+    }
+}
+
+#[tokio::test]
+async fn a_store_outage_fails_closed_without_fetching() {
+    let clock: SharedClock = Arc::new(ManualClock::starting_now());
+    let m = TokenManager::new(DownStore, clock, policy(), Arc::from("wx"), AppId::new("a"));
+    let calls = Arc::new(AtomicUsize::new(0));
+    let e = m
+        .get(&TokenKind::AccessToken, counting(&calls, "T", 7200))
+        .await
+        .expect_err("store down");
+    assert!(
+        matches!(e, Error::Store(ref s) if s.op() == StoreOp::Get),
+        "{e:?}"
+    );
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        0,
+        "no fetch while the store is down"
+    );
+}
+
+/// A store whose `try_acquire_lease` never answers until `hang` is cleared.
+struct HangingLease {
+    inner: MemoryTokenStore,
+    hang: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl TokenStore for HangingLease {
+    async fn get(&self, key: &TokenKey) -> std::result::Result<Option<StoredToken>, StoreError> {
+        self.inner.get(key).await
+    }
+    async fn set(&self, key: &TokenKey, t: StoredToken) -> std::result::Result<(), StoreError> {
+        self.inner.set(key, t).await
+    }
+    async fn delete(&self, key: &TokenKey) -> std::result::Result<(), StoreError> {
+        self.inner.delete(key).await
+    }
+    async fn try_acquire_lease(
+        &self,
+        key: &TokenKey,
+        owner: &str,
+        ttl: Duration,
+    ) -> std::result::Result<bool, StoreError> {
+        if self.hang.load(Ordering::SeqCst) {
+            std::future::pending::<()>().await;
+        }
+        self.inner.try_acquire_lease(key, owner, ttl).await
+    }
+}
+
+/// One store operation that never returns fails as a store error naming it after the store
+/// timeout, and does not wedge the refresh that later callers join.
+#[tokio::test]
+async fn a_hung_store_operation_is_bounded_and_does_not_wedge_the_kind() {
+    let clock = ManualClock::starting_now();
+    let shared: SharedClock = Arc::new(clock.clone());
+    let store = Arc::new(HangingLease {
+        inner: MemoryTokenStore::with_clock(shared.clone()),
+        hang: std::sync::atomic::AtomicBool::new(true),
+    });
+    let m = TokenManager::new(
+        store.clone(),
+        shared,
+        TokenPolicy {
+            store_timeout: Duration::from_millis(100),
+            ..policy()
+        },
+        Arc::from("wx"),
+        AppId::new("wxapp"),
+    );
+    let calls = Arc::new(AtomicUsize::new(0));
+    let e = tokio::time::timeout(
+        Duration::from_secs(2),
+        m.get(&TokenKind::AccessToken, counting(&calls, "T1", 7200)),
+    )
+    .await
+    .expect("bounded by the store timeout")
+    .expect_err("the lease never answers");
+    assert!(
+        matches!(&e, Error::Store(s) if s.op() == StoreOp::AcquireLease),
+        "{e:?}"
+    );
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        0,
+        "no fetch without the lease"
+    );
+    store.hang.store(false, Ordering::SeqCst);
+    let t = m
+        .get(&TokenKind::AccessToken, counting(&calls, "T1", 7200))
+        .await
+        .expect("the store answers again");
+    assert_eq!(t.secret(), "T1");
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+}

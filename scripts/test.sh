@@ -7,11 +7,17 @@ cd "$(dirname "$0")/.."
 step() { printf '\n==> %s\n' "$*"; }
 
 # What the tests need from the system: redis-server + redis-cli (wx-redis tests start their own
-# servers and a 3-master cluster), and OpenSSL headers for the native-tls builds.
+# servers and a 3-master cluster), OpenSSL headers for the native-tls builds, Python with venv
+# (wechatpy against the wx-sandbox binary), and Chromium with its WebDriver (the browser test of
+# examples/oauth_login.rs).
 missing=()
 command -v redis-server >/dev/null 2>&1 && command -v redis-cli >/dev/null 2>&1 || missing+=(redis-server)
 dpkg -s libssl-dev >/dev/null 2>&1 || missing+=(libssl-dev)
 command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
+command -v python3 >/dev/null 2>&1 || missing+=(python3)
+python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
 if [ ${#missing[@]} -gt 0 ]; then
   step "installing ${missing[*]} (Debian packages)"
   if command -v apt-get >/dev/null 2>&1; then
@@ -50,7 +56,11 @@ step "cargo doc (every public item documented, no broken links)"
 RUSTDOCFLAGS="-D warnings" cargo doc -q --workspace --all-features --no-deps
 
 step "cargo test (workspace, all features, doc tests included)"
-cargo test --workspace --all-features
+# Here the browser test must run: a missing Chromium fails it instead of skipping it.
+WX_REQUIRE_BROWSER=1 cargo test --workspace --all-features
+
+step "a foreign client against the wx-sandbox binary (wechatpy from PyPI, scripts/foreign.sh)"
+scripts/foreign.sh
 
 step "reliability suite figures (tests/reliability)"
 target_dir=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use wx_core::{Clock as _, Sex};
 
 use crate::world::App;
-use crate::{Consent, Sandbox, SandboxError, UserProfile};
+use crate::{Consent, PushTarget, Sandbox, SandboxError, ServerConfig, UserProfile};
 
 /// One app: an entry of the binary's config file (`"apps": [...]`) or the body of
 /// `POST /__sandbox/apps`. Unknown fields are refused, so a typo does not pass silently.
@@ -37,6 +37,10 @@ pub struct AppConfig {
     /// The web-authorization domain (default: any host).
     #[serde(default)]
     pub oauth_domain: Option<String>,
+    /// The app's server URL (服务器配置), where WeChat pushes; registered without the URL check,
+    /// as [`SandboxBuilder::server`](crate::SandboxBuilder::server) does.
+    #[serde(default)]
+    pub server: Option<ServerSpec>,
     /// The app's users (they follow it from the start), as JSON objects with the fields of
     /// [`UserProfile`] (`openid` required, the others optional, `sex` as a number).
     #[serde(default)]
@@ -51,6 +55,7 @@ impl fmt::Debug for AppConfig {
             .field("name", &self.name)
             .field("consent", &self.consent)
             .field("oauth_domain", &self.oauth_domain)
+            .field("server", &self.server)
             .field("users", &self.users)
             .finish()
     }
@@ -66,6 +71,7 @@ impl AppConfig {
             name: None,
             consent: Consent::default(),
             oauth_domain: None,
+            server: None,
             users: Vec::new(),
         }
     }
@@ -86,7 +92,67 @@ impl AppConfig {
         if let Some(name) = &self.name {
             app.set_name(name.clone());
         }
+        if let Some(server) = &self.server {
+            app.push_state().server = Some(server.config().checked()?);
+        }
         Ok(app)
+    }
+}
+
+/// An app's server configuration as data: `{"url", "token", "mode": "plain" | "compatible" |
+/// "safe", "encoding_aes_key" (the encrypted modes), "original_id"}`. `Debug` shows no secret.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct ServerSpec {
+    /// The server URL (`http://...`, on loopback).
+    pub url: String,
+    /// The server Token.
+    pub token: String,
+    /// `"plain"`, `"compatible"` or `"safe"`.
+    pub mode: ModeSpec,
+    /// The 43-character EncodingAESKey (compatible and safe modes).
+    #[serde(default)]
+    pub encoding_aes_key: Option<String>,
+    /// The account's original id (`gh_...`).
+    pub original_id: String,
+}
+
+/// [`ServerSpec::mode`] in JSON.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ModeSpec {
+    /// [`PushMode::Plain`](crate::PushMode::Plain).
+    Plain,
+    /// [`PushMode::Compatible`](crate::PushMode::Compatible).
+    Compatible,
+    /// [`PushMode::Safe`](crate::PushMode::Safe).
+    Safe,
+}
+
+impl fmt::Debug for ServerSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerSpec")
+            .field("mode", &self.mode)
+            .field("original_id", &self.original_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServerSpec {
+    /// The configuration (checked when registered: an encrypted mode without a key fails then).
+    #[must_use]
+    pub fn config(&self) -> ServerConfig {
+        let target = PushTarget::url(&self.url);
+        let key = self.encoding_aes_key.as_deref().unwrap_or_default();
+        match self.mode {
+            ModeSpec::Plain => ServerConfig::plain(target, &self.token, &self.original_id),
+            ModeSpec::Compatible => {
+                ServerConfig::compatible(target, &self.token, &self.original_id, key)
+            }
+            ModeSpec::Safe => ServerConfig::safe(target, &self.token, &self.original_id, key),
+        }
     }
 }
 

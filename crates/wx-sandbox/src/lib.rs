@@ -24,7 +24,7 @@ use wx_core::{
 };
 
 pub use builder::{Consent, SandboxBuilder, UserProfile};
-pub use config::AppConfig;
+pub use config::{AppConfig, ModeSpec, ServerSpec};
 pub use fault::{Fault, FaultMix, Faults};
 pub use push::{
     AttemptError, PUSH_ATTEMPTS, PUSH_TIMEOUT, PushFailure, PushMode, PushOutcome, PushReport,
@@ -337,7 +337,7 @@ impl Sandbox {
     /// Counts the request, applies the next fault, and lets the simulated WeChat answer.
     pub(crate) async fn process(&self, request: &HttpRequest) -> Outcome {
         // The admin API is not WeChat: no counting, no faults.
-        if let Some(response) = admin::handle(self, request) {
+        if let Some(response) = admin::handle(self, request).await {
             return Outcome::Respond(response);
         }
         let path = request.path().to_owned();

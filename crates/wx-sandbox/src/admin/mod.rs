@@ -3,8 +3,13 @@
 //! `wx-sandbox` binary). Admin requests are not counted and never faulted. The protocol is in
 //! the crate README.
 
+mod push;
+
+use std::future::Future;
+use std::pin::Pin;
 use std::time::{Duration, SystemTime};
 
+use bytes::Bytes;
 use http::{HeaderValue, StatusCode, header};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -28,8 +33,17 @@ struct AdminRoute {
     method: &'static str,
     path: &'static str,
     what: &'static str,
-    handler: fn(&Sandbox, &HttpRequest) -> Answer,
+    run: Run,
 }
+
+/// A handler: answers at once, or (pushes: the app's server is called) later.
+#[derive(Clone, Copy)]
+enum Run {
+    Now(fn(&Sandbox, &HttpRequest) -> Answer),
+    Later(fn(Sandbox, Bytes) -> BoxFuture<Answer>),
+}
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
 const fn route(
     method: &'static str,
@@ -41,7 +55,22 @@ const fn route(
         method,
         path,
         what,
-        handler,
+        run: Run::Now(handler),
+    }
+}
+
+/// A route whose handler awaits (it takes the sandbox and the body).
+const fn route_async(
+    method: &'static str,
+    path: &'static str,
+    what: &'static str,
+    handler: fn(Sandbox, Bytes) -> BoxFuture<Answer>,
+) -> AdminRoute {
+    AdminRoute {
+        method,
+        path,
+        what,
+        run: Run::Later(handler),
     }
 }
 
@@ -132,6 +161,18 @@ const ROUTES: &[AdminRoute] = &[
         "what a user received: ?appid=&openid=",
         inbox,
     ),
+    route_async(
+        "POST",
+        "server",
+        "register the app's server URL (URL check first): {appid, url, token, mode, encoding_aes_key?, original_id}",
+        |sb, b| Box::pin(push::set_server(sb, b)),
+    ),
+    route_async(
+        "POST",
+        "act",
+        "a user sends / follows / scans / clicks, WeChat pushes: {appid, openid, action: {kind, ...}}",
+        |sb, b| Box::pin(push::act(sb, b)),
+    ),
     route("POST", "reset", "back to the start-up set-up", |sb, _| {
         sb.reset();
         Ok(json!({"ok": true}))
@@ -139,7 +180,7 @@ const ROUTES: &[AdminRoute] = &[
 ];
 
 /// Answers `request` if its path is under the admin prefix.
-pub(crate) fn handle(sandbox: &Sandbox, request: &HttpRequest) -> Option<HttpResponse> {
+pub(crate) async fn handle(sandbox: &Sandbox, request: &HttpRequest) -> Option<HttpResponse> {
     let path = request.path();
     let sub = path
         .strip_prefix(paths::ADMIN_PREFIX)
@@ -147,7 +188,10 @@ pub(crate) fn handle(sandbox: &Sandbox, request: &HttpRequest) -> Option<HttpRes
     let sub = sub.trim_end_matches('/');
     let method = request.method.as_str();
     let answer = match ROUTES.iter().find(|r| r.path == sub && r.method == method) {
-        Some(r) => (r.handler)(sandbox, request),
+        Some(r) => match r.run {
+            Run::Now(f) => f(sandbox, request),
+            Run::Later(f) => f(sandbox.clone(), request.body.clone().unwrap_or_default()).await,
+        },
         None if ROUTES.iter().any(|r| r.path == sub) => Err(AdminError::new(
             StatusCode::METHOD_NOT_ALLOWED,
             format!("{method} is not allowed on this admin path"),
@@ -207,7 +251,12 @@ fn json_response(status: StatusCode, value: &Value) -> HttpResponse {
 
 /// The JSON body (an absent body reads as `{}`).
 fn body<T: DeserializeOwned>(request: &HttpRequest) -> Result<T, AdminError> {
-    let bytes = request.body.as_deref().unwrap_or(b"{}");
+    json_body(request.body.as_deref().unwrap_or_default())
+}
+
+/// `bytes` as JSON (empty reads as `{}`).
+fn json_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AdminError> {
+    let bytes = if bytes.is_empty() { b"{}" } else { bytes };
     // serde_json's message names the field and position, never echoes the body.
     serde_json::from_slice(bytes).map_err(|e| AdminError::bad(format!("bad JSON body: {e}")))
 }
@@ -430,7 +479,7 @@ fn inbox(sb: &Sandbox, r: &HttpRequest) -> Answer {
     Ok(json!({ "messages": messages }))
 }
 
-fn inbox_message(m: &InboxMessage) -> Value {
+pub(super) fn inbox_message(m: &InboxMessage) -> Value {
     let via = match m.via {
         Via::Reply => "reply",
         Via::Template => "template",

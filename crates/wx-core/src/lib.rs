@@ -9,6 +9,7 @@ mod errcode;
 mod error;
 mod id;
 mod model;
+mod multipart;
 mod secret;
 mod store;
 mod transport;
@@ -26,6 +27,7 @@ pub use error::{
 };
 pub use id::{AppId, OpenId, UnionId};
 pub use model::{AccessTokenResponse, JsapiTicketResponse, Lang, OAuthToken, Scope, Sex, UserInfo};
+pub use multipart::{EncodedForm, MultipartForm};
 pub use secret::{AccessToken, AppSecret, RefreshToken, ServerToken, Ticket, ct_eq};
 pub use store::{MemoryTokenStore, StoredToken, TokenKey, TokenKind, TokenStore};
 pub use transport::{FnTransport, HttpRequest, HttpResponse, HttpTransport, transport_fn};

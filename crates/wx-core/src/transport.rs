@@ -6,13 +6,18 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use http::{HeaderMap, Method, StatusCode};
+use http::{HeaderMap, HeaderValue, Method, StatusCode};
 
 use crate::error::TransportError;
+use crate::multipart::EncodedForm;
 
 /// One HTTP request. `Debug` shows the method and the path only: the query string of this API
 /// carries `secret=` and `access_token=`.
+///
+/// A body is plain bytes whatever it holds: a multipart upload is encoded before it gets here
+/// ([`MultipartForm`](crate::MultipartForm)), so a transport sends it like any other body.
 #[derive(Clone)]
+#[non_exhaustive]
 pub struct HttpRequest {
     /// The method.
     pub method: Method,
@@ -22,34 +27,66 @@ pub struct HttpRequest {
     pub headers: HeaderMap,
     /// The body, if any.
     pub body: Option<Bytes>,
+    /// The largest response body this request accepts, in bytes: a fact of the endpoint (a
+    /// file download is allowed WeChat's documented file size). `None`: the transport's own cap,
+    /// which suits JSON answers. Transports that cap bodies honour it; a larger body is a
+    /// `BodyTooLarge` transport error.
+    pub response_limit: Option<usize>,
 }
 
 impl HttpRequest {
-    /// A GET of `url` without headers.
+    /// A `method` request to `url` without headers or body.
     #[must_use]
-    pub fn get(url: impl Into<String>) -> Self {
+    pub fn new(method: Method, url: impl Into<String>) -> Self {
         HttpRequest {
-            method: Method::GET,
+            method,
             url: url.into(),
             headers: HeaderMap::new(),
             body: None,
+            response_limit: None,
         }
+    }
+
+    /// A GET of `url` without headers.
+    #[must_use]
+    pub fn get(url: impl Into<String>) -> Self {
+        Self::new(Method::GET, url)
+    }
+
+    /// A POST of `body` with the given `Content-Type` to `url`.
+    #[must_use]
+    pub fn post(url: impl Into<String>, content_type: HeaderValue, body: impl Into<Bytes>) -> Self {
+        let mut r = Self::new(Method::POST, url);
+        r.headers.insert(http::header::CONTENT_TYPE, content_type);
+        r.body = Some(body.into());
+        r
     }
 
     /// A POST of a JSON body to `url`.
     #[must_use]
     pub fn post_json(url: impl Into<String>, body: impl Into<Bytes>) -> Self {
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            http::header::CONTENT_TYPE,
-            http::HeaderValue::from_static("application/json"),
-        );
-        HttpRequest {
-            method: Method::POST,
-            url: url.into(),
-            headers,
-            body: Some(body.into()),
-        }
+        Self::post(url, HeaderValue::from_static("application/json"), body)
+    }
+
+    /// A POST of an encoded multipart form to `url` (its `Content-Type` names the boundary).
+    #[must_use]
+    pub fn post_form(url: impl Into<String>, form: EncodedForm) -> Self {
+        Self::post(url, form.content_type, form.body)
+    }
+
+    /// Sets [`response_limit`](Self::response_limit).
+    #[must_use]
+    pub fn with_response_limit(mut self, limit: Option<usize>) -> Self {
+        self.response_limit = limit;
+        self
+    }
+
+    /// The request's `Content-Type`, if it has one that is text.
+    #[must_use]
+    pub fn content_type(&self) -> Option<&str> {
+        self.headers
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
     }
 
     /// The URL without its query string and fragment: safe to log.
@@ -99,6 +136,7 @@ impl fmt::Debug for HttpRequest {
                 &format_args!("{}?[redacted]", self.url_without_query()),
             )
             .field("body_len", &self.body.as_ref().map(Bytes::len))
+            .field("response_limit", &self.response_limit)
             .finish_non_exhaustive()
     }
 }

@@ -831,14 +831,13 @@ where
         }
         pairs.extend(ep.query_pairs());
         let url = urlenc::url_with_query(&base, &pairs);
-        let request = match ep.body() {
-            Some(body) => HttpRequest::post_json(url, body.clone()),
-            None => {
-                let mut r = HttpRequest::get(url);
-                r.method = ep.method().clone();
-                r
+        let request = match (ep.content_type(), ep.body()) {
+            (Some(content_type), Some(body)) => {
+                HttpRequest::post(url, content_type.clone(), body.clone())
             }
-        };
+            _ => HttpRequest::new(ep.method().clone(), url),
+        }
+        .with_response_limit(ep.response_limit_bytes());
         let response = self
             .inner
             .transport

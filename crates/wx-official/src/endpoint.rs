@@ -4,9 +4,9 @@
 use std::fmt;
 
 use bytes::Bytes;
-use http::Method;
+use http::{HeaderValue, Method};
 use serde::Serialize;
-use wx_core::{Error, InvalidInput, Result};
+use wx_core::{Error, InvalidInput, MultipartForm, Result};
 
 /// How an endpoint authenticates. A fact about the endpoint, not a choice of the caller: the
 /// client adds the credential and, for the base token, recovers a rejected one once.
@@ -21,8 +21,8 @@ pub enum Auth {
     BaseToken,
 }
 
-/// One WeChat API call described as data: method, path, query parameters and an optional JSON
-/// body. The client adds the host, the base access token (for
+/// One WeChat API call described as data: method, path, query parameters, an optional body
+/// (JSON, or a multipart form encoded once, up front) and the largest answer it accepts. The client adds the host, the base access token (for
 /// [`call_with_token`](crate::OfficialAccount::call_with_token)), sends it, decodes the answer
 /// and retries where that is safe.
 ///
@@ -43,9 +43,17 @@ pub struct Endpoint {
     method: Method,
     path: &'static str,
     query: Vec<(&'static str, String)>,
-    body: Option<Bytes>,
+    body: Option<Body>,
     idempotent: bool,
     auth: Auth,
+    response_limit: Option<usize>,
+}
+
+/// A request body and its `Content-Type`.
+#[derive(Clone)]
+struct Body {
+    content_type: HeaderValue,
+    bytes: Bytes,
 }
 
 impl Endpoint {
@@ -59,6 +67,7 @@ impl Endpoint {
             body: None,
             idempotent: true,
             auth: Auth::None,
+            response_limit: None,
         }
     }
 
@@ -71,14 +80,64 @@ impl Endpoint {
     pub fn post_json<B: Serialize + ?Sized>(path: &'static str, body: &B) -> Result<Self> {
         let json = serde_json::to_vec(body)
             .map_err(|_| InvalidInput::new("body", "could not be serialised as JSON"))?;
-        Ok(Endpoint {
+        Ok(Self::post(
+            path,
+            HeaderValue::from_static("application/json"),
+            Bytes::from(json),
+        ))
+    }
+
+    /// A POST of a `multipart/form-data` upload to `path`: the form is encoded here, once, into
+    /// plain bytes and a `Content-Type`, so any transport sends it and a retry resends the same
+    /// bytes. Not idempotent by default (see [`post_json`](Self::post_json)).
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] (argument `multipart form`) when the form cannot be encoded (see
+    /// [`MultipartForm::encode`]).
+    pub fn post_form(path: &'static str, form: &MultipartForm) -> Result<Self> {
+        let encoded = form.encode()?;
+        Ok(Self::post(path, encoded.content_type, encoded.body))
+    }
+
+    fn post(path: &'static str, content_type: HeaderValue, bytes: Bytes) -> Self {
+        Endpoint {
             method: Method::POST,
             path,
             query: Vec::new(),
-            body: Some(Bytes::from(json)),
+            body: Some(Body {
+                content_type,
+                bytes,
+            }),
             idempotent: false,
             auth: Auth::None,
-        })
+            response_limit: None,
+        }
+    }
+
+    /// The largest answer body accepted, in bytes, for an endpoint whose answer may be a file
+    /// (WeChat's documented file size); without it the transport's own cap applies, which suits
+    /// JSON answers.
+    pub fn response_limit(mut self, bytes: usize) -> Self {
+        self.response_limit = Some(bytes);
+        self
+    }
+
+    /// The answer-size limit set with [`response_limit`](Self::response_limit).
+    #[must_use]
+    pub fn response_limit_bytes(&self) -> Option<usize> {
+        self.response_limit
+    }
+
+    /// The body's `Content-Type` (`application/json`, `multipart/form-data; boundary=...`).
+    #[must_use]
+    pub fn content_type(&self) -> Option<&HeaderValue> {
+        self.body.as_ref().map(|b| &b.content_type)
+    }
+
+    /// The body bytes, as they will be sent (for checking an encoding in a test).
+    #[must_use]
+    pub fn body_bytes(&self) -> Option<&Bytes> {
+        self.body.as_ref().map(|b| &b.bytes)
     }
 
     /// Appends a query parameter. The value is percent-encoded when the request is built.
@@ -146,7 +205,7 @@ impl Endpoint {
     }
 
     pub(crate) fn body(&self) -> Option<&Bytes> {
-        self.body.as_ref()
+        self.body_bytes()
     }
 
     /// Rejects a path that would produce a malformed URL.
@@ -174,9 +233,10 @@ impl fmt::Debug for Endpoint {
             .field("method", &self.method)
             .field("path", &self.path)
             .field("query", &self.query_names().collect::<Vec<_>>())
-            .field("body_len", &self.body.as_ref().map(Bytes::len))
+            .field("body_len", &self.body.as_ref().map(|b| b.bytes.len()))
             .field("idempotent", &self.idempotent)
             .field("auth", &self.auth)
+            .field("response_limit", &self.response_limit)
             .finish()
     }
 }

@@ -18,6 +18,7 @@ pub use client::{
 };
 pub use endpoint::{Auth, Endpoint};
 pub use jssdk::JsSdkConfig;
+pub use media::MediaFile;
 pub use request::{FromResponse, Request};
 pub use retry::RetryPolicy;
 pub use state::{StateError, StateSigner, VerifiedState};
@@ -26,6 +27,7 @@ pub use ticket::JSAPI_TICKET_INVALIDATION_SPACING;
 pub use wx_core;
 
 pub mod jssdk;
+pub mod media;
 pub mod menu;
 pub mod paging;
 pub mod push;

@@ -110,7 +110,9 @@ impl ReqwestTransportBuilder {
         self
     }
 
-    /// The largest response body accepted, in bytes (default 8 MiB). A larger body is a
+    /// The largest response body accepted, in bytes (default 8 MiB), for requests that set no
+    /// [`response_limit`](wx_core::HttpRequest::response_limit) of their own (JSON answers; a
+    /// file download carries WeChat's documented file size). A larger body is a
     /// `BodyTooLarge` error and the rest of it is not read.
     pub fn max_body_size(mut self, bytes: usize) -> Self {
         self.max_body_size = bytes;

@@ -14,7 +14,8 @@ use crate::error::{body_too_large, map_error};
 /// and clone it where needed.
 ///
 /// Requests and responses pass through unchanged: any status (a 302 is returned with its
-/// `Location`, never followed), all headers, and the body bytes, up to
+/// `Location`, never followed), all headers, and the body bytes, up to the request's
+/// [`response_limit`](HttpRequest::response_limit) when it sets one (file downloads), else
 /// [`max_body_size`](Self::max_body_size).
 #[derive(Clone)]
 pub struct ReqwestTransport {
@@ -36,14 +37,16 @@ impl ReqwestTransport {
         ReqwestTransportBuilder::new()
     }
 
-    /// Replaces the cap on response bodies, in bytes.
+    /// Replaces the cap on response bodies of requests that set no
+    /// [`response_limit`](HttpRequest::response_limit), in bytes.
     #[must_use]
     pub fn with_max_body_size(mut self, bytes: usize) -> Self {
         self.max_body_size = bytes;
         self
     }
 
-    /// The cap on response bodies, in bytes.
+    /// The cap on response bodies of requests that set no
+    /// [`response_limit`](HttpRequest::response_limit), in bytes.
     #[must_use]
     pub fn max_body_size(&self) -> usize {
         self.max_body_size
@@ -56,20 +59,19 @@ impl ReqwestTransport {
     }
 
     async fn execute(&self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
-        let HttpRequest {
-            method,
-            url,
-            headers,
-            body,
-        } = request;
-        let mut builder = self.client.request(method, url.as_str()).headers(headers);
-        if let Some(body) = body {
+        // The request's own limit (a download's documented file size) replaces the default.
+        let limit = request.response_limit.unwrap_or(self.max_body_size);
+        let mut builder = self
+            .client
+            .request(request.method, request.url.as_str())
+            .headers(request.headers);
+        if let Some(body) = request.body {
             builder = builder.body(body);
         }
         let mut response = builder.send().await.map_err(map_error)?;
         let status = response.status();
         let headers = std::mem::take(response.headers_mut());
-        let body = read_capped(&mut response, self.max_body_size).await?;
+        let body = read_capped(&mut response, limit).await?;
         Ok(HttpResponse {
             status,
             headers,

@@ -27,8 +27,9 @@ use wx_core::{HttpRequest, HttpResponse};
 
 use crate::{Outcome, Sandbox};
 
-/// Largest request body the server reads (the real API's bodies are tiny).
-const MAX_REQUEST_BODY: usize = 1 << 20;
+/// Largest request body the server reads: JSON bodies are tiny, uploads are files of at most
+/// 10 MiB (WeChat's largest media size) plus their multipart framing.
+const MAX_REQUEST_BODY: usize = 16 << 20;
 
 type ResponseBody = BoxBody<Bytes, io::Error>;
 
@@ -145,12 +146,9 @@ async fn handle(
         Err(_) => return plain(StatusCode::PAYLOAD_TOO_LARGE, "request body too large"),
     };
     let path_and_query = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
-    let request = HttpRequest {
-        method: parts.method,
-        url: format!("http://sandbox{path_and_query}"),
-        headers: parts.headers,
-        body: if body.is_empty() { None } else { Some(body) },
-    };
+    let mut request = HttpRequest::new(parts.method, format!("http://sandbox{path_and_query}"));
+    request.headers = parts.headers;
+    request.body = (!body.is_empty()).then_some(body);
     match sandbox.process(&request).await {
         Outcome::Respond(r) => {
             let body = Full::new(r.body.clone())

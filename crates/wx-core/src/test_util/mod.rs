@@ -38,8 +38,13 @@ enum Canned {
 }
 
 impl Canned {
-    fn produce(&self) -> Result<HttpResponse, TransportError> {
+    /// The canned answer, capped like a real transport caps it: a body over the request's
+    /// [`response_limit`](HttpRequest::response_limit) is a `BodyTooLarge` error.
+    fn produce(&self, limit: Option<usize>) -> Result<HttpResponse, TransportError> {
         match self {
+            Canned::Response(r) if limit.is_some_and(|l| r.body.len() > l) => {
+                Err(TransportError::from_kind(TransportErrorKind::BodyTooLarge))
+            }
             Canned::Response(r) => Ok(r.clone()),
             Canned::Error(kind) => Err(TransportError::from_kind(*kind)),
         }
@@ -61,6 +66,10 @@ struct MockState {
 /// the standing answer for the path ([`always`](Self::always)). With none left, the request
 /// fails with a transport error of kind `Other` (and is still recorded), so a test sees an
 /// unexpected request rather than hanging. Clones share the same state.
+///
+/// A canned body larger than the request's
+/// [`response_limit`](HttpRequest::response_limit) fails with `BodyTooLarge`, as a real
+/// transport's cap would. Uploads are recorded as sent: read their parts with [`form_parts`].
 ///
 /// ```
 /// # tokio_test_block(async {
@@ -193,15 +202,16 @@ impl HttpTransport for MockTransport {
     async fn send(&self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
         let mut s = self.lock();
         let path = request.path().to_owned();
+        let limit = request.response_limit;
         s.requests.push(request);
         if let Some(c) = s.by_path.get_mut(&path).and_then(VecDeque::pop_front) {
-            return c.produce();
+            return c.produce(limit);
         }
         if let Some(c) = s.queue.pop_front() {
-            return c.produce();
+            return c.produce(limit);
         }
         match s.always.get(&path) {
-            Some(c) => c.produce(),
+            Some(c) => c.produce(limit),
             None => Err(TransportError::new(
                 TransportErrorKind::Other,
                 format!("MockTransport: no canned response for {path}"),
@@ -217,6 +227,73 @@ pub fn response(status: u16, body: impl Into<Bytes>) -> HttpResponse {
         status: StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
         headers: HeaderMap::new(),
         body: body.into(),
+    }
+}
+
+/// One part of a `multipart/form-data` body, as a server reads it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct FormPart {
+    /// The field name.
+    pub name: String,
+    /// The filename, for a file part.
+    pub filename: Option<String>,
+    /// The part's `Content-Type`, if it has one.
+    pub content_type: Option<String>,
+    /// The part's bytes.
+    pub bytes: Bytes,
+}
+
+impl FormPart {
+    /// The bytes as UTF-8 text, if they are.
+    #[must_use]
+    pub fn text(&self) -> Option<&str> {
+        std::str::from_utf8(&self.bytes).ok()
+    }
+}
+
+/// The parts of a `multipart/form-data` request (a recorded upload), parsed by the `multer`
+/// crate (an implementation independent of the encoder), in order.
+///
+/// # Errors
+/// When the request has no multipart `Content-Type` with a boundary, no body, or a body that
+/// is not well-formed multipart.
+pub fn form_parts(request: &HttpRequest) -> Result<Vec<FormPart>, crate::BoxError> {
+    use futures_util::FutureExt as _;
+    let content_type = request
+        .content_type()
+        .ok_or("the request has no text Content-Type")?;
+    if !content_type
+        .trim_start()
+        .to_ascii_lowercase()
+        .starts_with("multipart/form-data")
+    {
+        return Err("the request is not multipart/form-data".into());
+    }
+    let boundary = multer::parse_boundary(content_type)?;
+    let body = request.body.clone().ok_or("the request has no body")?;
+    let stream = futures_util::stream::once(async move { Ok::<Bytes, std::io::Error>(body) });
+    let mut multipart = multer::Multipart::new(stream, boundary);
+    let parse = async move {
+        let mut parts = Vec::new();
+        while let Some(field) = multipart.next_field().await? {
+            let name = field.name().unwrap_or_default().to_owned();
+            let filename = field.file_name().map(str::to_owned);
+            let content_type = field.content_type().map(ToString::to_string);
+            let bytes = field.bytes().await?;
+            parts.push(FormPart {
+                name,
+                filename,
+                content_type,
+                bytes,
+            });
+        }
+        Ok::<_, multer::Error>(parts)
+    };
+    // The body is in memory: the parser never waits.
+    match parse.now_or_never() {
+        Some(parts) => Ok(parts?),
+        None => Err("the multipart parser did not complete".into()),
     }
 }
 

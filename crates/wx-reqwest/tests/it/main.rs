@@ -8,5 +8,6 @@ mod body_cap;
 mod config;
 mod failures;
 mod logging;
+mod multipart;
 mod passthrough;
 mod pool;

@@ -43,7 +43,8 @@ codes! {
     INVALID_CREDENTIAL = 40001, TokenInvalid;
     /// `40002`: invalid grant_type.
     INVALID_GRANT_TYPE = 40002, Config;
-    /// `40003`: invalid openid.
+    /// `40003`: invalid openid: not a user of this account (an openid of another app, or
+    /// mistyped). Retrying cannot help.
     INVALID_OPENID = 40003, InvalidOpenId;
     /// `40013`: invalid appid.
     INVALID_APPID = 40013, Credentials;
@@ -53,6 +54,9 @@ codes! {
     INVALID_CODE = 40029, LoginRestartRequired;
     /// `40030`: invalid refresh token.
     INVALID_REFRESH_TOKEN = 40030, ReauthorizationRequired;
+    /// `40037`: invalid template_id: no template with this id in the account (deleted, or of
+    /// another account); fix the id, retrying cannot help.
+    INVALID_TEMPLATE_ID = 40037, Config;
     /// `40125`: invalid appsecret.
     INVALID_APPSECRET = 40125, Credentials;
     /// `40163`: OAuth code already used.
@@ -89,10 +93,25 @@ codes! {
     REFRESH_TOKEN_EXPIRED = 42002, ReauthorizationRequired;
     /// `42003`: OAuth code expired.
     CODE_EXPIRED = 42003, LoginRestartRequired;
+    /// `43004`: the recipient does not follow the account ("require subscribe"): template
+    /// messages reach followers only. Retrying cannot help until the user follows again.
+    REQUIRE_SUBSCRIBE = 43004, RecipientNotFollowing;
+    /// `43101`: the user has not accepted (or has used up, or cancelled) the subscription to this
+    /// notice ("user refuse to accept the msg"): each accepted one-time subscription allows one
+    /// notice. Retrying cannot help until the user subscribes again.
+    USER_REFUSED_MESSAGE = 43101, SubscriptionMissing;
     /// `45009`: daily API quota reached.
     DAILY_QUOTA_EXCEEDED = 45009, QuotaExhausted;
     /// `45011`: per-minute quota reached, slow down.
     MINUTE_QUOTA_EXCEEDED = 45011, RateLimited;
+    /// `45015`: outside the customer-service window ("response out of time limit or subscription
+    /// is canceled"): a customer-service message may be sent only within 48 hours of the user's
+    /// last message or interaction, and only while the user follows. Wait for the user to write,
+    /// or send a template message instead.
+    RESPONSE_OUT_OF_TIME_LIMIT = 45015, ServiceWindowClosed;
+    /// `45047`: too many customer-service messages since the user's last message ("out of
+    /// response count limit"). Wait for the user to write again, or send a template message.
+    OUT_OF_RESPONSE_COUNT_LIMIT = 45047, ServiceWindowClosed;
     /// `45056`: the account already has the most tags allowed (100).
     TOO_MANY_TAGS = 45056, Other;
     /// `45057`: a tag with more than 100,000 followers cannot be deleted.
@@ -109,6 +128,12 @@ codes! {
     INVALID_TAG_ID = 45159, Config;
     /// `46003`: no menu is set.
     MENU_NOT_FOUND = 46003, Other;
+    /// `47001`: the body is not the JSON WeChat expects ("data format error").
+    DATA_FORMAT_ERROR = 47001, Config;
+    /// `47003`: an argument's value is invalid ("argument invalid! data.thing1.value invalid"):
+    /// [`ApiError::invalid_argument`](crate::ApiError::invalid_argument) names the field WeChat
+    /// named. Fix the value (for subscription notices: the rule of the keyword's type).
+    ARGUMENT_INVALID = 47003, InvalidArgument;
     /// `48001`: API not authorised (e.g. sns/userinfo with an snsapi_base token).
     API_UNAUTHORIZED = 48001, ScopeMissing;
     /// `49003`: an openid is not a user of this app.
@@ -161,6 +186,15 @@ pub enum ApiErrorKind {
     ScopeMissing,
     /// The openid is invalid for this app or token.
     InvalidOpenId,
+    /// The recipient does not follow the account (`43004`).
+    RecipientNotFollowing,
+    /// The user has no accepted subscription to this notice (`43101`).
+    SubscriptionMissing,
+    /// A customer-service message is not allowed now: outside the 48 hours after the user's
+    /// last message (`45015`) or over the count allowed since it (`45047`).
+    ServiceWindowClosed,
+    /// A field's value broke WeChat's rule (`47003`; the error names the field).
+    InvalidArgument,
     /// Any other code.
     Other,
 }
@@ -242,7 +276,7 @@ mod tests {
         }
         for code in [
             45009, 40013, 40125, 40164, 40029, 40163, 42003, 40030, 42002, 48001, 40003, 61004,
-            89503, 12345,
+            89503, 12345, 40037, 43004, 43101, 45015, 45047, 47001, 47003,
         ] {
             assert_eq!(ErrCode(code).retry_hint(), RetryHint::Never, "{code}");
         }
@@ -258,6 +292,14 @@ mod tests {
         assert_eq!(ErrCode(42002).kind(), ApiErrorKind::ReauthorizationRequired);
         assert_eq!(ErrCode(48001).kind(), ApiErrorKind::ScopeMissing);
         assert_eq!(ErrCode(99999).kind(), ApiErrorKind::Other);
+        assert_eq!(ErrCode(40037).kind(), ApiErrorKind::Config);
+        assert_eq!(ErrCode(43004).kind(), ApiErrorKind::RecipientNotFollowing);
+        assert_eq!(ErrCode(43101).kind(), ApiErrorKind::SubscriptionMissing);
+        assert_eq!(ErrCode(45015).kind(), ApiErrorKind::ServiceWindowClosed);
+        assert_eq!(ErrCode(45047).kind(), ApiErrorKind::ServiceWindowClosed);
+        assert_eq!(ErrCode(47003).kind(), ApiErrorKind::InvalidArgument);
+        assert_eq!(ErrCode(40003).kind(), ApiErrorKind::InvalidOpenId);
+        assert_eq!(ErrCode(45015).name(), Some("RESPONSE_OUT_OF_TIME_LIMIT"));
         assert_eq!(
             format!("{:?}", ErrCode(42001)),
             "ErrCode(42001 ACCESS_TOKEN_EXPIRED)"

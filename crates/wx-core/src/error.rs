@@ -209,6 +209,21 @@ impl ApiError {
     pub fn retry_hint(&self) -> RetryHint {
         self.code.retry_hint()
     }
+
+    /// The field WeChat named in a `47003` "argument invalid" answer: `data.thing1.value` from
+    /// `argument invalid! data.thing1.value invalid`. `None` for other codes or when the
+    /// message names no field.
+    #[must_use]
+    pub fn invalid_argument(&self) -> Option<&str> {
+        if self.code != ErrCode::ARGUMENT_INVALID {
+            return None;
+        }
+        let rest = self.message.split_once('!').map_or("", |(_, r)| r);
+        rest.split_whitespace()
+            .next()
+            .map(|f| f.trim_end_matches([',', ':', ';']))
+            .filter(|f| !f.is_empty())
+    }
 }
 
 impl fmt::Display for ApiError {
@@ -683,6 +698,21 @@ mod tests {
             e.to_string(),
             "WeChat error 40003 from sns/auth: invalid openid (rid r-1)"
         );
+    }
+
+    #[test]
+    fn invalid_argument_names_the_field() {
+        let e = ApiError::new(
+            "cgi-bin/message/subscribe/bizsend",
+            ErrCode::ARGUMENT_INVALID,
+            "argument invalid! data.thing1.value invalid rid: 6613a1b2-4c5d6e7f-12345678",
+        );
+        assert_eq!(e.invalid_argument(), Some("data.thing1.value"));
+        assert_eq!(e.request_id.as_deref(), Some("6613a1b2-4c5d6e7f-12345678"));
+        let bare = ApiError::new("x", ErrCode::ARGUMENT_INVALID, "argument invalid!");
+        assert_eq!(bare.invalid_argument(), None);
+        let other = ApiError::new("x", ErrCode(40003), "argument invalid! touser invalid");
+        assert_eq!(other.invalid_argument(), None);
     }
 
     #[test]

@@ -29,6 +29,7 @@ pub use wx_core;
 pub mod jssdk;
 pub mod media;
 pub mod menu;
+pub mod message;
 pub mod paging;
 pub mod push;
 pub mod qrcode;

@@ -13,6 +13,7 @@ mod idempotent_exchange;
 mod jsapi_ticket;
 mod leaks;
 mod login_flow;
+mod message;
 mod oauth;
 mod over_http;
 mod paging;

@@ -50,7 +50,7 @@
 //! the field).
 
 use serde::ser::SerializeMap;
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Serialize, Serializer};
 use wx_core::{InvalidInput, Result, check_arg};
 
 mod custom;
@@ -140,22 +140,6 @@ fn check_data_key(key: &str) -> Result<(), InvalidInput> {
     Ok(())
 }
 
-/// A string WeChat sends as a string or a number (`categoryId`, `tid`).
-fn string_or_number<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Either {
-        Str(String),
-        Int(i64),
-        Other(serde::de::IgnoredAny),
-    }
-    Ok(match Option::<Either>::deserialize(d)? {
-        Some(Either::Str(s)) => s,
-        Some(Either::Int(i)) => i.to_string(),
-        Some(Either::Other(_)) | None => String::new(),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -180,20 +164,5 @@ mod tests {
         assert!(check_data_key("").is_err());
         assert!(check_data_key("a.b").is_err());
         assert!(check_data_key("值").is_err());
-    }
-
-    #[test]
-    fn strings_may_come_as_numbers() {
-        #[derive(Deserialize)]
-        struct T {
-            #[serde(default, deserialize_with = "string_or_number")]
-            id: String,
-        }
-        let t: T = serde_json::from_str(r#"{"id":616}"#).expect("number");
-        assert_eq!(t.id, "616");
-        let t: T = serde_json::from_str(r#"{"id":"616"}"#).expect("string");
-        assert_eq!(t.id, "616");
-        let t: T = serde_json::from_str(r#"{"id":null}"#).expect("null");
-        assert_eq!(t.id, "");
     }
 }

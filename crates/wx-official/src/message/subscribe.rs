@@ -2,11 +2,10 @@
 //! `wxaapi/newtmpl/`.
 
 use serde::{Deserialize, Serialize};
-use wx_core::{Ack, InvalidInput, OpenId, Result, check_arg};
+use wx_core::{Ack, InvalidInput, OpenId, Result, check_arg, lenient};
 
 use super::{
     KeywordType, MAX_ID_LEN, MAX_URL_LEN, MiniProgram, check_data_key, data_map, set_data,
-    string_or_number,
 };
 use crate::endpoint::Endpoint;
 use crate::oauth::MAX_OPENID_LEN;
@@ -134,7 +133,7 @@ pub struct Categories {
 #[non_exhaustive]
 pub struct Category {
     /// Its id (what [`GetPubTemplateTitles`] takes).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::uint")]
     pub id: u64,
     /// Its name.
     #[serde(default)]
@@ -212,7 +211,7 @@ impl Paged for GetPubTemplateTitles {
 #[non_exhaustive]
 pub struct PubTemplateTitles {
     /// Titles in all (every page).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::uint")]
     pub count: u64,
     /// This page's titles.
     #[serde(default)]
@@ -224,7 +223,7 @@ pub struct PubTemplateTitles {
 #[non_exhaustive]
 pub struct PubTemplateTitle {
     /// The title's id (what [`GetPubTemplateKeywords`] and [`AddSubscribeTemplate`] take).
-    #[serde(default, deserialize_with = "string_or_number")]
+    #[serde(default, deserialize_with = "lenient::string")]
     pub tid: String,
     /// The title.
     #[serde(default)]
@@ -233,7 +232,7 @@ pub struct PubTemplateTitle {
     #[serde(default, rename = "type")]
     pub kind: u32,
     /// The category id.
-    #[serde(default, rename = "categoryId", deserialize_with = "string_or_number")]
+    #[serde(default, rename = "categoryId", deserialize_with = "lenient::string")]
     pub category_id: String,
 }
 

@@ -2,7 +2,7 @@
 //! under `cgi-bin/template/`.
 
 use serde::{Deserialize, Serialize};
-use wx_core::{Ack, InvalidInput, OpenId, Result, check_arg};
+use wx_core::{Ack, InvalidInput, OpenId, Result, check_arg, lenient};
 
 use super::{
     KeywordType, MAX_ID_LEN, MAX_URL_LEN, MiniProgram, check_data_key, data_map, set_data,
@@ -161,6 +161,7 @@ impl Request for TemplateSend {
 #[non_exhaustive]
 pub struct TemplateSent {
     /// The message's id (64-bit), as the `TEMPLATESENDJOBFINISH` push names it (`MsgID`).
+    #[serde(deserialize_with = "lenient::uint")]
     pub msgid: u64,
 }
 
@@ -500,6 +501,8 @@ mod tests {
         let big: TemplateSent =
             serde_json::from_str(r#"{"msgid":1700827132819554304}"#).expect("64-bit");
         assert_eq!(big.msgid, 1_700_827_132_819_554_304);
+        let text: TemplateSent = serde_json::from_str(r#"{"msgid":"200228332"}"#).expect("string");
+        assert_eq!(text.msgid, 200_228_332);
         let list: PrivateTemplateList = serde_json::from_str(
             r#"{"template_list":[{"template_id":"T","title":"订单发货","primary_industry":"IT科技","deputy_industry":"互联网|电子商务","content":"{{thing1.DATA}}","example":"x"}]}"#,
         )

@@ -44,7 +44,7 @@ fuzz_target!(|data: &[u8]| {
     let push = TestPush::new(&plain).text("o-user", "gh_account", "hi", 1);
     if let Ok(incoming) = plain.open(&PushQuery::from_query(&push.query), push.body.as_bytes()) {
         let reply = plain.reply(&incoming, &Reply::text(text.clone()));
-        let echo = TestPush::new(&plain).xml(&reply.body.replace("<xml>", "<xml><MsgId>1</MsgId>"));
+        let echo = TestPush::new(&plain).xml(&reply.body.replacen("<xml>", "<xml><MsgId>1</MsgId>", 1));
         let back = plain
             .open(&PushQuery::from_query(&echo.query), echo.body.as_bytes())
             .expect("a rendered reply is well-formed XML");

@@ -9,6 +9,8 @@
 //! - [`redis_restart`]: Redis is killed and restarted under a running fleet: typed
 //!   `Error::Store` while it is down (bounded, nothing hangs, no token fetched), then every
 //!   process is back on one new token, with the same client instances.
+//! - [`push_dedup`]: 8 processes receive the same pushed message (and its retries): one
+//!   handler run.
 //! - [`lease_race`]: a member granted the lease just after another one stored a token must not
 //!   fetch a second one (its `SET NX` delayed on purpose between its read and its lease).
 //!
@@ -23,6 +25,7 @@
 
 mod holder_killed;
 mod lease_race;
+mod push_dedup;
 mod redis_restart;
 mod single_flight;
 mod support;

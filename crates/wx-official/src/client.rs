@@ -32,6 +32,14 @@ pub const STABLE_FORCE_REFRESH_DAILY_LIMIT: u32 = 20;
 /// and no callback can legitimately bring a code back after that.
 pub const MAX_CODE_EXCHANGE_WINDOW: Duration = Duration::from_secs(300);
 
+/// The longest expiry margin: WeChat's tokens and tickets live 7,200 s, so a margin of that much
+/// or more would fetch on every call.
+const MAX_MARGIN: Duration = Duration::from_secs(3600);
+/// The longest fetch cooldown.
+const MAX_COOLDOWN: Duration = Duration::from_secs(86_400);
+/// The longest deadline, lease TTL, lease wait and store timeout.
+const MAX_WAIT: Duration = Duration::from_secs(3600);
+
 /// Default bound on one token-store operation (see [`Builder::store_timeout`]).
 const DEFAULT_STORE_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -249,7 +257,8 @@ impl Builder {
         self
     }
 
-    /// A cached token is refreshed once it expires within this margin (default 300 s).
+    /// A cached token is refreshed once it expires within this margin (default 300 s; at most
+    /// 1 hour, since tokens live 2).
     pub fn expiry_margin(mut self, margin: Duration) -> Self {
         self.margin = margin;
         self
@@ -280,20 +289,22 @@ impl Builder {
     }
 
     /// After a token fetch fails with an error retrying cannot fix (wrong AppSecret, IP not
-    /// whitelisted, quota used up), fetches are refused for this long (default 60 s).
+    /// whitelisted, quota used up), fetches are refused for this long (default 60 s; at most
+    /// 24 hours).
     pub fn cooldown(mut self, cooldown: Duration) -> Self {
         self.cooldown = cooldown;
         self
     }
 
-    /// Deadline of a whole call, retries and token refresh included (default 30 s).
+    /// Deadline of a whole call, retries and token refresh included (default 30 s; more than
+    /// zero, at most 1 hour).
     pub fn request_deadline(mut self, deadline: Duration) -> Self {
         self.deadline = deadline;
         self
     }
 
     /// How long the refresh lease of a shared store lasts, and so the longest one token fetch
-    /// may take (default 20 s).
+    /// may take (default 20 s; more than zero, at most 1 hour).
     pub fn lease_ttl(mut self, ttl: Duration) -> Self {
         self.lease_ttl = ttl;
         self
@@ -357,8 +368,9 @@ impl Builder {
     /// [`Error::InvalidInput`] naming the option: an empty, oversized or malformed AppID (ASCII
     /// letters, digits, `_` and `-` only, so store keys cannot collide), AppSecret or key prefix;
     /// a base URL that is not an absolute `http(s)://host[/path]` without query or fragment; a
-    /// zero deadline or lease TTL; an idempotent-exchange window under one second or over
-    /// [`MAX_CODE_EXCHANGE_WINDOW`].
+    /// duration out of range: an expiry margin over 1 hour, a cooldown over 24 hours, a zero
+    /// or over-1-hour request deadline, lease TTL or store timeout, a lease wait over 1 hour;
+    /// an idempotent-exchange window under one second or over [`MAX_CODE_EXCHANGE_WINDOW`].
     pub fn build<T, S>(self, transport: T, store: S) -> Result<OfficialAccount<T, S>>
     where
         T: HttpTransport + 'static,
@@ -379,17 +391,61 @@ impl Builder {
         check_arg("key_prefix", &self.prefix, 128)?;
         let api_base = normalize_base("api_base", &self.api_base)?;
         let open_base = normalize_base("open_base", &self.open_base)?;
-        if self.deadline.is_zero() {
-            return Err(InvalidInput::new("request_deadline", "must be greater than zero").into());
-        }
-        if self.lease_ttl.is_zero() {
-            return Err(InvalidInput::new("lease_ttl", "must be greater than zero").into());
-        }
         let store_timeout = self
             .store_timeout
             .unwrap_or(DEFAULT_STORE_TIMEOUT.min(self.deadline));
-        if store_timeout.is_zero() {
-            return Err(InvalidInput::new("store_timeout", "must be greater than zero").into());
+        // Every duration in range, so that no `now + duration` can overflow and no option
+        // silently defeats the cache (a margin as long as a token's life fetches on every call).
+        for (argument, value, zero_ok, max, reason) in [
+            (
+                "expiry_margin",
+                self.margin,
+                true,
+                MAX_MARGIN,
+                "must be at most 1 hour (tokens live 2 hours)",
+            ),
+            (
+                "cooldown",
+                self.cooldown,
+                true,
+                MAX_COOLDOWN,
+                "must be at most 24 hours",
+            ),
+            (
+                "request_deadline",
+                self.deadline,
+                false,
+                MAX_WAIT,
+                "must be at most 1 hour",
+            ),
+            (
+                "lease_ttl",
+                self.lease_ttl,
+                false,
+                MAX_WAIT,
+                "must be at most 1 hour",
+            ),
+            (
+                "lease_wait",
+                self.lease_wait,
+                true,
+                MAX_WAIT,
+                "must be at most 1 hour",
+            ),
+            (
+                "store_timeout",
+                store_timeout,
+                false,
+                MAX_WAIT,
+                "must be at most 1 hour",
+            ),
+        ] {
+            if !zero_ok && value.is_zero() {
+                return Err(InvalidInput::new(argument, "must be greater than zero").into());
+            }
+            if value > max {
+                return Err(InvalidInput::new(argument, reason).into());
+            }
         }
         if self.code_window.is_some_and(|w| w < Duration::from_secs(1)) {
             return Err(InvalidInput::new(

@@ -62,6 +62,10 @@ pub(crate) use bounded::BoundedStore;
 use lease::FlightGuard;
 use outcome::wait;
 
+/// How long a cooldown lasts when `now + cooldown` does not fit the clock (about 34,000 years;
+/// `Builder::build` refuses such cooldowns, the manager must not panic on them anyway).
+const MAX_COOLDOWN_FALLBACK: Duration = Duration::from_secs(1 << 40);
+
 /// What a fetch function returns: the value and its lifetime in seconds from now.
 pub(crate) struct Fetched {
     pub(crate) value: String,
@@ -449,7 +453,14 @@ impl<S: TokenStore + 'static> TokenManager<S> {
                             if let Some(cause) = cooldown_cause(e).filter(|_| !slot.one_off) {
                                 let cooldown = manager.shared.policy.cooldown;
                                 tracing::warn!(error = %e, ?cooldown, "token fetch failed; refusing fetches during the cooldown");
-                                state.cooldown = Some((cause.clone(), manager.now() + cooldown));
+                                // Checked: a cooldown past the clock's range lasts "forever"
+                                // rather than panicking this task (and losing the error).
+                                let now = manager.now();
+                                let until = now
+                                    .checked_add(cooldown)
+                                    .or_else(|| now.checked_add(MAX_COOLDOWN_FALLBACK))
+                                    .unwrap_or(now);
+                                state.cooldown = Some((cause.clone(), until));
                             } else if slot.one_off {
                                 // The callers get the error; a used code is no news to log.
                                 tracing::debug!(error = %e, "one-off fetch failed");

@@ -364,3 +364,41 @@ async fn a_hung_store_operation_is_bounded_and_does_not_wedge_the_kind() {
     assert_eq!(t.secret(), "T1");
     assert_eq!(calls.load(Ordering::SeqCst), 1);
 }
+
+/// Issue 19 (Low): `cooldown(Duration::MAX)` overflowed `now + cooldown` and panicked the
+/// refresh task: the caller got "the token refresh task stopped" instead of WeChat's error,
+/// no cooldown was recorded and every call fetched again.
+#[tokio::test]
+async fn a_cooldown_past_the_clock_keeps_the_error_and_holds() {
+    let clock = ManualClock::starting_now();
+    let m = manager(
+        &clock,
+        TokenPolicy {
+            cooldown: Duration::MAX,
+            ..policy()
+        },
+    );
+    let e = m
+        .get(&TokenKind::AccessToken, || {
+            Box::pin(async {
+                Err(ApiError::new("cgi-bin/token", ErrCode(40164), "invalid ip").into())
+            })
+        })
+        .await
+        .expect_err("40164");
+    assert_eq!(e.api().map(|a| a.code), Some(ErrCode(40164)), "{e:?}");
+    let calls = Arc::new(AtomicUsize::new(0));
+    let e = m
+        .get(&TokenKind::AccessToken, counting(&calls, "T", 7200))
+        .await
+        .expect_err("in cooldown");
+    assert!(
+        matches!(e, Error::Refused(Refused::TokenFetchCooldown { .. })),
+        "{e:?}"
+    );
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        0,
+        "no fetch during the cooldown"
+    );
+}

@@ -863,6 +863,20 @@ async fn builder_rejects_bad_options() {
         ("key_prefix", ok().key_prefix("")),
         ("request_deadline", ok().request_deadline(Duration::ZERO)),
         ("lease_ttl", ok().lease_ttl(Duration::ZERO)),
+        // Issue 19 (Low): durations that overflow `now + d` or defeat the cache are refused
+        // at build, not discovered as a panicked refresh task or a fetch on every call.
+        ("cooldown", ok().cooldown(Duration::MAX)),
+        ("cooldown", ok().cooldown(Duration::from_secs(86_401))),
+        ("lease_ttl", ok().lease_ttl(Duration::MAX)),
+        ("expiry_margin", ok().expiry_margin(Duration::MAX)),
+        (
+            "expiry_margin",
+            ok().expiry_margin(Duration::from_secs(7200)),
+        ),
+        ("request_deadline", ok().request_deadline(Duration::MAX)),
+        ("lease_wait", ok().lease_wait(Duration::MAX)),
+        ("store_timeout", ok().store_timeout(Duration::MAX)),
+        ("store_timeout", ok().store_timeout(Duration::ZERO)),
     ];
     for (argument, builder) in cases {
         let e = builder.build(mock.clone(), store()).expect_err(argument);
@@ -872,6 +886,13 @@ async fn builder_rejects_bad_options() {
         );
         assert_no_secrets(&e, &[]);
     }
+    // The edges of the ranges are accepted.
+    ok().cooldown(Duration::from_secs(86_400))
+        .expiry_margin(Duration::from_secs(3600))
+        .lease_ttl(Duration::from_secs(3600))
+        .lease_wait(Duration::ZERO)
+        .build(mock.clone(), store())
+        .expect("in range");
     let c = OfficialAccount::builder(APPID, AppSecret::new(SECRET))
         .api_base("http://127.0.0.1:9/")
         .build(mock.clone(), store())

@@ -2,6 +2,7 @@
 #![deny(missing_docs)]
 
 mod authorize;
+mod batch;
 mod client;
 mod endpoint;
 mod oauth;
@@ -12,6 +13,7 @@ mod token;
 mod url_check;
 
 pub use authorize::{AuthorizeUrl, MAX_REDIRECT_URI_LEN, MAX_STATE_LEN};
+pub use batch::{BatchPage, MAX_BATCH_COUNT};
 pub use client::{
     Builder, DEFAULT_API_BASE, DEFAULT_OPEN_BASE, DynOfficialAccount, MAX_CODE_EXCHANGE_WINDOW,
     OfficialAccount, STABLE_FORCE_REFRESH_DAILY_LIMIT, STABLE_FORCE_REFRESH_SPACING, TokenMode,
@@ -26,7 +28,10 @@ pub use ticket::JSAPI_TICKET_INVALIDATION_SPACING;
 /// The contracts this crate builds on, re-exported so one dependency suffices.
 pub use wx_core;
 
+pub mod draft;
+pub mod freepublish;
 pub mod jssdk;
+pub mod material;
 pub mod media;
 pub mod menu;
 pub mod message;

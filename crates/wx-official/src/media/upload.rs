@@ -75,6 +75,26 @@ impl Rules {
         }
     }
 
+    /// `material/add_material` (permanent materials).
+    pub(crate) fn permanent(kind: MediaType) -> Rules {
+        match kind {
+            MediaType::Image => Rules::new(
+                10 * MIB,
+                &["bmp", "png", "jpeg", "jpg", "gif"],
+                "an image: at most 10 MiB",
+                "an image: bmp, png, jpeg, jpg or gif",
+            ),
+            MediaType::Voice => Rules::new(
+                2 * MIB,
+                &["mp3", "wma", "wav", "amr"],
+                "a voice: at most 2 MiB",
+                "a voice: mp3, wma, wav or amr",
+            ),
+            MediaType::Video => Rules::VIDEO,
+            MediaType::Thumb => Rules::THUMB,
+        }
+    }
+
     const VIDEO: Rules = Rules::new(
         10 * MIB,
         &["mp4"],

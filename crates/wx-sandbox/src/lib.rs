@@ -63,6 +63,52 @@ pub mod paths {
     /// The prefix of the sandbox's admin API (`/__sandbox/...`, JSON), a path WeChat never
     /// uses; see the crate README.
     pub const ADMIN_PREFIX: &str = "/__sandbox/";
+    /// `GET /cgi-bin/user/info`: a follower's record.
+    pub const USER_INFO: &str = "/cgi-bin/user/info";
+    /// `POST /cgi-bin/user/info/batchget`: up to 100 records.
+    pub const USER_INFO_BATCHGET: &str = "/cgi-bin/user/info/batchget";
+    /// `GET /cgi-bin/user/get`: the followers' openids, 10,000 a page.
+    pub const USER_GET: &str = "/cgi-bin/user/get";
+    /// `POST /cgi-bin/user/info/updateremark`: a follower's remark.
+    pub const USER_UPDATE_REMARK: &str = "/cgi-bin/user/info/updateremark";
+    /// `POST /cgi-bin/tags/create`.
+    pub const TAGS_CREATE: &str = "/cgi-bin/tags/create";
+    /// `GET /cgi-bin/tags/get`.
+    pub const TAGS_GET: &str = "/cgi-bin/tags/get";
+    /// `POST /cgi-bin/tags/update`.
+    pub const TAGS_UPDATE: &str = "/cgi-bin/tags/update";
+    /// `POST /cgi-bin/tags/delete`.
+    pub const TAGS_DELETE: &str = "/cgi-bin/tags/delete";
+    /// `POST /cgi-bin/user/tag/get`: a tag's members, 10,000 a page.
+    pub const USER_TAG_GET: &str = "/cgi-bin/user/tag/get";
+    /// `POST /cgi-bin/tags/members/batchtagging` (50 openids a call).
+    pub const TAGS_BATCHTAGGING: &str = "/cgi-bin/tags/members/batchtagging";
+    /// `POST /cgi-bin/tags/members/batchuntagging` (50 openids a call).
+    pub const TAGS_BATCHUNTAGGING: &str = "/cgi-bin/tags/members/batchuntagging";
+    /// `POST /cgi-bin/tags/getidlist`: a follower's tag ids.
+    pub const TAGS_GETIDLIST: &str = "/cgi-bin/tags/getidlist";
+    /// `POST /cgi-bin/tags/members/getblacklist`: the blacklist, 10,000 a page.
+    pub const GET_BLACKLIST: &str = "/cgi-bin/tags/members/getblacklist";
+    /// `POST /cgi-bin/tags/members/batchblacklist` (20 openids a call).
+    pub const BATCH_BLACKLIST: &str = "/cgi-bin/tags/members/batchblacklist";
+    /// `POST /cgi-bin/tags/members/batchunblacklist` (20 openids a call).
+    pub const BATCH_UNBLACKLIST: &str = "/cgi-bin/tags/members/batchunblacklist";
+    /// `POST /cgi-bin/qrcode/create`: a parametric QR code's ticket.
+    pub const QRCODE_CREATE: &str = "/cgi-bin/qrcode/create";
+    /// `POST /cgi-bin/menu/create`.
+    pub const MENU_CREATE: &str = "/cgi-bin/menu/create";
+    /// `GET /cgi-bin/menu/get`.
+    pub const MENU_GET: &str = "/cgi-bin/menu/get";
+    /// `GET /cgi-bin/menu/delete`.
+    pub const MENU_DELETE: &str = "/cgi-bin/menu/delete";
+    /// `POST /cgi-bin/menu/addconditional`.
+    pub const MENU_ADDCONDITIONAL: &str = "/cgi-bin/menu/addconditional";
+    /// `POST /cgi-bin/menu/delconditional`.
+    pub const MENU_DELCONDITIONAL: &str = "/cgi-bin/menu/delconditional";
+    /// `POST /cgi-bin/menu/trymatch`.
+    pub const MENU_TRYMATCH: &str = "/cgi-bin/menu/trymatch";
+    /// `GET /cgi-bin/get_current_selfmenu_info`: the live menu.
+    pub const SELFMENU_INFO: &str = "/cgi-bin/get_current_selfmenu_info";
 }
 
 /// Errors of the sandbox's own set-up and inspection helpers.
@@ -97,6 +143,15 @@ pub enum SandboxError {
     /// A user without an openid.
     #[error("a user needs an openid")]
     MissingOpenid,
+    /// No QR code of this app has this ticket.
+    #[error("unknown QR ticket for this app")]
+    UnknownTicket,
+    /// The temporary QR code has expired.
+    #[error("QR code expired")]
+    TicketExpired,
+    /// The user's menu has no such button (or there is no menu).
+    #[error("no such menu button")]
+    NoSuchButton,
 }
 
 /// The simulated WeChat. Cheap to clone: clones share everything (apps, tokens, clock, faults,

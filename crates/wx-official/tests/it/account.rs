@@ -2,14 +2,13 @@
 //! each endpoint sends the right request with the base token and decodes the fixture bodies
 //! (tests/fixtures/push/); bad limits are refused before any request.
 
-use futures::TryStreamExt as _;
 use serde_json::{Value, json};
 use wx_core::{Error, OpenId};
 use wx_official::menu::{self, Action, Button, Item};
 use wx_official::qrcode::{self, Scene};
 use wx_official::user::{self, blacklist, tag};
 
-use crate::common::{Setup, fixture, query, setup, token_body};
+use crate::common::{Setup, fixture, query, setup, token_body, walk};
 
 fn push_fixture(name: &str) -> Vec<u8> {
     fixture(&format!("push/{name}"))
@@ -69,12 +68,7 @@ async fn the_follower_stream_stops_at_the_reported_total_despite_a_next_openid()
     s.mock.push_json(push_fixture(
         "user_get.success_next_openid.wechatpy_fixture.json",
     ));
-    let all: Vec<OpenId> = s
-        .client
-        .items(user::List::new())
-        .try_collect()
-        .await
-        .expect("walks");
+    let all: Vec<OpenId> = walk(&s.client, user::List::new()).await;
     assert_eq!(all, vec![OpenId::new("OPENID1"), OpenId::new("OPENID2")]);
     let reqs = s.mock.requests_to("/cgi-bin/user/get");
     assert_eq!(reqs.len(), 1, "no request past the total");
@@ -90,12 +84,7 @@ async fn the_follower_stream_follows_next_openid_until_the_total() {
     };
     s.mock.push_json(page(&["o1", "o2"], "o2"));
     s.mock.push_json(page(&["o3"], "o3"));
-    let all: Vec<OpenId> = s
-        .client
-        .items(user::List::new())
-        .try_collect()
-        .await
-        .expect("walks");
+    let all: Vec<OpenId> = walk(&s.client, user::List::new()).await;
     assert_eq!(all.len(), 3);
     let reqs = s.mock.requests_to("/cgi-bin/user/get");
     assert_eq!(reqs.len(), 2);
@@ -108,12 +97,7 @@ async fn tag_members_and_blacklist_stream_page_by_page_with_their_cursors() {
     s.mock
         .push_json(r#"{"count":2,"data":{"openid":["o1","o2"]},"next_openid":"o2"}"#);
     s.mock.push_json(r#"{"count":0,"next_openid":""}"#);
-    let members: Vec<OpenId> = s
-        .client
-        .items(tag::Members::new(134))
-        .try_collect()
-        .await
-        .expect("walks");
+    let members: Vec<OpenId> = walk(&s.client, tag::Members::new(134)).await;
     assert_eq!(members.len(), 2);
     let bodies: Vec<Value> = s
         .mock
@@ -131,12 +115,7 @@ async fn tag_members_and_blacklist_stream_page_by_page_with_their_cursors() {
 
     s.mock
         .push_json(r#"{"total":1,"count":1,"data":{"openid":["o9"]},"next_openid":"o9"}"#);
-    let blocked: Vec<OpenId> = s
-        .client
-        .items(blacklist::List::new())
-        .try_collect()
-        .await
-        .expect("walks");
+    let blocked: Vec<OpenId> = walk(&s.client, blacklist::List::new()).await;
     assert_eq!(blocked, vec![OpenId::new("o9")]);
     assert_eq!(
         s.mock.count("/cgi-bin/tags/members/getblacklist"),

@@ -198,3 +198,19 @@ impl<S: wx_core::TokenStore> wx_core::TokenStore for SlowLease<S> {
         self.inner.release_lease(key, owner).await
     }
 }
+
+/// Every item of the paged list `first` starts, through the client's stream.
+pub(crate) async fn walk<T, S, R>(client: &OfficialAccount<T, S>, first: R) -> Vec<R::Item>
+where
+    T: wx_core::HttpTransport + 'static,
+    S: wx_core::TokenStore + 'static,
+    R: wx_official::paging::Paged,
+    R::Response: Send,
+{
+    use futures::TryStreamExt as _;
+    client
+        .items(first)
+        .try_collect()
+        .await
+        .expect("the list walks")
+}

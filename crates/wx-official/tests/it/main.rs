@@ -4,6 +4,7 @@
 
 mod access_token;
 mod account;
+mod account_sandbox;
 mod authorize;
 mod common;
 mod execute;

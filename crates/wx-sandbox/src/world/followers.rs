@@ -11,7 +11,6 @@ use super::App;
 
 /// A user's relation to one app.
 #[derive(Clone, Debug)]
-#[allow(dead_code)] // the scene fields are read by the account group (user/info)
 pub(crate) struct Follower {
     /// Follows now.
     pub(crate) subscribed: bool,
@@ -26,6 +25,12 @@ pub(crate) struct Follower {
     /// When the user last sent the app a message or interacted (the 48-hour window of
     /// customer-service messages starts here).
     pub(crate) last_active: Option<SystemTime>,
+    /// The account's remark for the user (`""` for none). Kept across an unfollow.
+    pub(crate) remark: String,
+    /// The ids of the user's tags, in tagging order. Kept across an unfollow.
+    pub(crate) tag_ids: Vec<u64>,
+    /// On the account's blacklist.
+    pub(crate) blacklisted: bool,
 }
 
 /// Where a follow came from.
@@ -52,6 +57,10 @@ impl App {
     pub(crate) fn follow(&mut self, openid: &str, now: SystemTime, scene: FollowScene) -> bool {
         let was = self.is_following(openid);
         if !was {
+            let before = self.followers.remove(openid);
+            let (last_active, remark, tag_ids, blacklisted) = before
+                .map(|f| (f.last_active, f.remark, f.tag_ids, f.blacklisted))
+                .unwrap_or_default();
             self.followers.insert(
                 openid.to_owned(),
                 Follower {
@@ -60,7 +69,10 @@ impl App {
                     subscribe_scene: scene.scene,
                     qr_scene: scene.qr_scene,
                     qr_scene_str: scene.qr_scene_str,
-                    last_active: self.followers.get(openid).and_then(|f| f.last_active),
+                    last_active,
+                    remark,
+                    tag_ids,
+                    blacklisted,
                 },
             );
         }
@@ -90,6 +102,24 @@ impl App {
     pub(crate) fn is_following(&self, openid: &str) -> bool {
         self.followers.get(openid).is_some_and(|f| f.subscribed)
     }
+
+    /// The record of `openid` if it follows the app now.
+    pub(crate) fn follower_mut(&mut self, openid: &str) -> Option<&mut Follower> {
+        self.followers.get_mut(openid).filter(|f| f.subscribed)
+    }
+
+    /// The openids of the followers `keep` selects, sorted: the order of the sandbox's paged
+    /// lists (`user/get`, a tag's members, the blacklist).
+    pub(crate) fn sorted_followers(&self, keep: impl Fn(&Follower) -> bool) -> Vec<&str> {
+        let mut ids: Vec<&str> = self
+            .followers
+            .iter()
+            .filter(|(_, f)| f.subscribed && keep(f))
+            .map(|(o, _)| o.as_str())
+            .collect();
+        ids.sort_unstable();
+        ids
+    }
 }
 
 #[cfg(test)]
@@ -115,5 +145,15 @@ mod tests {
             Some(t0),
             "kept across a refollow"
         );
+        if let Some(f) = app.followers.get_mut("o1") {
+            f.tag_ids.push(100);
+        }
+        app.unfollow("o1");
+        assert!(app.follower_mut("o1").is_none());
+        assert!(app.follow("o1", t0, FollowScene::other()));
+        assert_eq!(app.followers["o1"].tag_ids, vec![100], "tags kept too");
+        assert!(app.follow("o0", t0, FollowScene::other()));
+        assert_eq!(app.sorted_followers(|_| true), vec!["o0", "o1"]);
+        assert_eq!(app.sorted_followers(|f| f.tag_ids.is_empty()), vec!["o0"]);
     }
 }

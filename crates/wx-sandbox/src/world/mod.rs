@@ -15,13 +15,18 @@ use wx_core::{ErrCode, HttpRequest, HttpResponse, Scope, Sex};
 use crate::builder::{Consent, UserProfile, unix_secs};
 
 mod consent;
+mod blacklist;
 mod ext;
 mod followers;
 mod inbox;
+mod menu;
 mod oauth;
 mod push;
+mod qrcode;
 mod routes;
+mod tag;
 mod token;
+mod user;
 
 pub(crate) use ext::Extensions;
 pub(crate) use followers::{FollowScene, Follower};

@@ -64,6 +64,11 @@ const GROUPS: &[&[Route]] = &[
     super::token::ROUTES,
     super::oauth::ROUTES,
     super::consent::ROUTES,
+    super::user::ROUTES,
+    super::tag::ROUTES,
+    super::blacklist::ROUTES,
+    super::qrcode::ROUTES,
+    super::menu::ROUTES,
 ];
 
 /// The route of `path`, if the sandbox answers it.

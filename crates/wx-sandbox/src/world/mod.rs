@@ -14,8 +14,8 @@ use wx_core::{ErrCode, HttpRequest, HttpResponse, Scope, Sex};
 
 use crate::builder::{Consent, UserProfile, unix_secs};
 
-mod consent;
 mod blacklist;
+mod consent;
 mod ext;
 mod followers;
 mod inbox;

@@ -140,6 +140,8 @@ pub(crate) struct Inner<T, S> {
     base_key: TokenKey,
     /// When this client last dropped a rejected JS-SDK ticket.
     ticket_dropped_at: Mutex<Option<SystemTime>>,
+    /// When this (fetching) client last looked for a ticket a consumer marked suspect.
+    ticket_suspect_checked_at: Mutex<Option<SystemTime>>,
 }
 
 /// A WeChat Official Account client: the OAuth web login, user profiles, and any server API
@@ -498,6 +500,7 @@ impl Builder {
                 force_log: Mutex::default(),
                 base_key,
                 ticket_dropped_at: Mutex::default(),
+                ticket_suspect_checked_at: Mutex::default(),
             }),
         })
     }
@@ -577,7 +580,17 @@ impl<T, S> OfficialAccount<T, S> {
         self.inner.config.code_window
     }
 
-    /// When this client last dropped a rejected JS-SDK ticket.
+    /// When this (fetching) client last looked for a JS-SDK ticket marked suspect.
+    pub(crate) fn ticket_suspect_checked_at(
+        &self,
+    ) -> std::sync::MutexGuard<'_, Option<SystemTime>> {
+        self.inner
+            .ticket_suspect_checked_at
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// When this client last acted on a report of a rejected JS-SDK ticket.
     pub(crate) fn ticket_dropped_at(&self) -> std::sync::MutexGuard<'_, Option<SystemTime>> {
         self.inner
             .ticket_dropped_at
@@ -624,16 +637,6 @@ where
     /// The token manager, for extensions in this crate (one-off values such as code exchanges).
     pub(crate) fn tokens(&self) -> &TokenManager<S> {
         &self.inner.tokens
-    }
-
-    /// Drops the stored value of `kind` if it still is `rejected`; see
-    /// [`invalidate_access_token`](Self::invalidate_access_token).
-    pub(crate) async fn invalidate_managed_value(
-        &self,
-        kind: &TokenKind,
-        rejected: &str,
-    ) -> Result<bool> {
-        self.inner.tokens.invalidate(kind, rejected).await
     }
 
     /// The base access token: the cached one while it is outside the expiry margin, otherwise a
@@ -1029,13 +1032,15 @@ mod tests {
 
         assert!(
             !client
-                .invalidate_managed_value(&TokenKind::JsapiTicket, "OTHER")
+                .tokens()
+                .invalidate(&TokenKind::JsapiTicket, "OTHER")
                 .await
                 .expect("cad")
         );
         assert!(
             client
-                .invalidate_managed_value(&TokenKind::JsapiTicket, "TK1")
+                .tokens()
+                .invalidate(&TokenKind::JsapiTicket, "TK1")
                 .await
                 .expect("cad")
         );

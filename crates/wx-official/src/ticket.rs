@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use tracing::Instrument as _;
 use wx_core::{
-    DecodeError, DecodeReason, HttpTransport, JsapiTicketResponse, Result, Ticket, TokenKind,
-    TokenStore,
+    DecodeError, DecodeReason, HttpTransport, JsapiTicketResponse, Result, StoredToken, Ticket,
+    TokenKind, TokenStore,
 };
 
 use crate::client::{MAX_TOKEN_LEN, OfficialAccount};
@@ -14,11 +14,18 @@ use crate::endpoint::Endpoint;
 use crate::jssdk::{JsSdkConfig, check_page_url, jsapi_signature};
 use crate::token::{FetchFuture, Fetched, owner_id};
 
-/// A rejected JS-SDK ticket is dropped at most once in this long, by one client and, with a
-/// store that grants exclusive leases (Redis), by the whole fleet. Between two drops a report
-/// of rejection is ignored: a page that fails for another reason (most often a signed URL that
-/// differs from the page's) must not make every page load fetch a ticket, whose quota is small.
+/// A report of a rejected JS-SDK ticket is acted on at most once in this long, by one client
+/// and, with a store that grants exclusive leases (Redis), by the whole fleet. Between two, a
+/// report is ignored: a page that fails for another reason (most often a signed URL that differs
+/// from the page's), or anyone posting back a configuration they were served, must not make
+/// every page load fetch a ticket, whose quota is small.
 pub const JSAPI_TICKET_INVALIDATION_SPACING: Duration = Duration::from_secs(300);
+
+/// How often, at most, a fetching client looks for a ticket a consumer marked suspect.
+const SUSPECT_CHECK_INTERVAL: Duration = Duration::from_secs(30);
+
+/// The store kind of the mark a consumer leaves for the fetching process.
+const SUSPECT_KIND: &str = "jsapi_ticket:suspect";
 
 const TICKET_ENDPOINT: &str = "cgi-bin/ticket/getticket";
 
@@ -76,6 +83,7 @@ where
     /// [`Refused::ConsumerStoreEmpty`]: wx_core::Refused::ConsumerStoreEmpty
     pub async fn jsapi_ticket(&self) -> Result<Ticket> {
         let fut = async {
+            self.check_suspect_ticket().await?;
             let stored = self
                 .managed_value(TokenKind::JsapiTicket, fetch_ticket)
                 .await?;
@@ -116,26 +124,25 @@ where
         )?)
     }
 
-    /// Drops the stored ticket if it is the one `config` was signed with, so that the next
-    /// [`jsapi_ticket`](Self::jsapi_ticket) fetches a new one. Call it when the page reports
-    /// that `wx.config` failed with `invalid signature` (its `wx.error` handler), passing the
-    /// configuration the page used (it deserialises from the JSON the page was given).
+    /// Reports that the page's `wx.config` failed with `invalid signature` (call it from the
+    /// page's `wx.error` handler, passing the configuration the page used: it deserialises from
+    /// the JSON the page was given). If `config` was signed with the stored ticket, the ticket
+    /// is checked with WeChat, never simply dropped (see
+    /// [`invalidate_jsapi_ticket`](Self::invalidate_jsapi_ticket)).
     ///
     /// This is how "WeChat rejected the ticket" reaches the server: WeChat checks tickets only
     /// in the browser. It matters because WeChat does not report a ticket's true remaining
     /// lifetime (a ticket fetched again while valid comes back unchanged with `expires_in`
     /// 7200), so a cached ticket may die before its recorded expiry.
     ///
-    /// Returns `Ok(true)` when the ticket was dropped. `Ok(false)` when `config` was not
-    /// signed with the stored ticket (a stale page, a ticket already replaced, another AppID, a
-    /// forged report), or when a ticket was dropped less than
-    /// [`JSAPI_TICKET_INVALIDATION_SPACING`] ago, by this client or (with a store whose leases
-    /// are exclusive) by any client of the fleet. So a failure with another cause, such as a
-    /// signed URL that is not the page's, costs at most one ticket fetch per spacing. A
-    /// consumer-only client may call it too: it drops, the fetching process fetches.
+    /// Returns `Ok(false)` when `config` was not signed with the stored ticket (a stale page, a
+    /// ticket already replaced, another AppID, a forged report) or when a report was acted on
+    /// less than [`JSAPI_TICKET_INVALIDATION_SPACING`] ago; otherwise as
+    /// [`invalidate_jsapi_ticket`](Self::invalidate_jsapi_ticket).
     ///
     /// # Errors
-    /// [`Error::Store`] when the store fails.
+    /// [`Error::Store`] when the store fails; the errors of [`jsapi_ticket`](Self::jsapi_ticket)
+    /// when the check with WeChat fails.
     ///
     /// [`Error::Store`]: wx_core::Error::Store
     pub async fn invalidate_jsapi_ticket_for(&self, config: &JsSdkConfig) -> Result<bool> {
@@ -147,26 +154,34 @@ where
             return Ok(false);
         };
         let ticket = Ticket::new(stored.secret());
-        let signed_with_stored =
-            jsapi_signature(&ticket, &config.nonce_str, config.timestamp, &config.url)
-                == config.signature;
-        if !signed_with_stored {
+        let expected = jsapi_signature(&ticket, &config.nonce_str, config.timestamp, &config.url);
+        if !wx_core::ct_eq(expected.as_bytes(), config.signature.as_bytes()) {
             return Ok(false);
         }
         self.invalidate_jsapi_ticket(&ticket).await
     }
 
-    /// Drops the stored ticket if it still is `rejected` (compare-and-delete: a ticket someone
-    /// already replaced stays), at most once per [`JSAPI_TICKET_INVALIDATION_SPACING`], so the
-    /// next [`jsapi_ticket`](Self::jsapi_ticket) fetches a new one: exactly one fetch however
-    /// many callers report the same ticket. For servers that keep the ticket they signed with;
-    /// otherwise use [`invalidate_jsapi_ticket_for`](Self::invalidate_jsapi_ticket_for), which
-    /// documents when to call this.
+    /// Reports that `rejected` failed in a browser. A report is not proof: any visitor can post
+    /// back the genuine configuration they were served. So the stored ticket is never deleted
+    /// on a report (which would empty the store of a consumer-only fleet until the fetching
+    /// process refreshes):
+    /// - a fetching client asks WeChat for the ticket at once and stores the answer over the
+    ///   old one (one request, under the store's lease): WeChat returns the same ticket while it
+    ///   is valid, so a false report changes nothing but that request;
+    /// - a consumer-only client marks the ticket suspect in the store; the fetching process
+    ///   checks it the same way on a later [`jsapi_ticket`](Self::jsapi_ticket) (it looks for a
+    ///   mark at most every 30 s).
     ///
-    /// Returns whether the ticket was dropped.
+    /// Only a report about the stored ticket counts, at most once per
+    /// [`JSAPI_TICKET_INVALIDATION_SPACING`] for the fleet (with a store whose leases are
+    /// exclusive): at most one ticket request per spacing, however many reports.
+    ///
+    /// Returns `Ok(true)` when a different ticket is now stored (fetching client) or the mark
+    /// was left (consumer).
     ///
     /// # Errors
-    /// [`Error::Store`] when the store fails.
+    /// [`Error::Store`] when the store fails; the errors of [`jsapi_ticket`](Self::jsapi_ticket)
+    /// when the check with WeChat fails.
     ///
     /// [`Error::Store`]: wx_core::Error::Store
     pub async fn invalidate_jsapi_ticket(&self, rejected: &Ticket) -> Result<bool> {
@@ -200,14 +215,73 @@ where
             }
             *at = Some(now);
         }
-        let dropped = self
-            .invalidate_managed_value(&kind, rejected.secret())
-            .await?;
-        if dropped {
+        if self.tokens().refuse_if_consumer().is_err() {
+            let mark = StoredToken::new(rejected.secret(), now + JSAPI_TICKET_INVALIDATION_SPACING);
+            self.bounded_store()
+                .set(
+                    &self.token_key(&TokenKind::Custom(SUSPECT_KIND.into())),
+                    mark,
+                )
+                .await?;
             tracing::warn!(
-                "the jsapi ticket was reported rejected; dropped it, the next use fetches a new one"
+                "a page reported the jsapi ticket rejected; marked it for the fetching process to check"
             );
+            return Ok(true);
         }
-        Ok(dropped)
+        self.recheck_ticket(rejected).await
+    }
+
+    /// Asks WeChat for the ticket again and stores the answer over `suspect`: the same ticket
+    /// while it is valid, a new one otherwise. Returns whether it changed.
+    async fn recheck_ticket(&self, suspect: &Ticket) -> Result<bool> {
+        let this = self.clone();
+        let fresh = self
+            .tokens()
+            .refresh(&TokenKind::JsapiTicket, move || fetch_ticket(this))
+            .await?;
+        let replaced = !wx_core::ct_eq(fresh.secret().as_bytes(), suspect.secret().as_bytes());
+        if replaced {
+            tracing::warn!("the reported jsapi ticket was replaced by WeChat's new one");
+        } else {
+            tracing::info!("WeChat still answers the reported jsapi ticket; kept it");
+        }
+        Ok(replaced)
+    }
+
+    /// On a fetching client, at most every [`SUSPECT_CHECK_INTERVAL`]: checks with WeChat a
+    /// stored ticket that a consumer marked suspect, and removes the mark.
+    async fn check_suspect_ticket(&self) -> Result<()> {
+        if self.tokens().refuse_if_consumer().is_err() {
+            return Ok(());
+        }
+        let now = self.clock().now();
+        {
+            let mut at = self.ticket_suspect_checked_at();
+            if at
+                .is_some_and(|t| now.duration_since(t).unwrap_or_default() < SUSPECT_CHECK_INTERVAL)
+            {
+                return Ok(());
+            }
+            *at = Some(now);
+        }
+        let mark_key = self.token_key(&TokenKind::Custom(SUSPECT_KIND.into()));
+        let Some(mark) = self.bounded_store().get(&mark_key).await? else {
+            return Ok(());
+        };
+        if !self
+            .bounded_store()
+            .compare_and_delete(&mark_key, mark.secret())
+            .await?
+        {
+            return Ok(()); // another fetching process took it
+        }
+        let stored = self
+            .bounded_store()
+            .get(&self.token_key(&TokenKind::JsapiTicket))
+            .await?;
+        if stored.is_some_and(|t| wx_core::ct_eq(t.secret().as_bytes(), mark.secret().as_bytes())) {
+            self.recheck_ticket(&Ticket::new(mark.secret())).await?;
+        }
+        Ok(())
     }
 }

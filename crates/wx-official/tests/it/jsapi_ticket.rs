@@ -395,7 +395,7 @@ async fn a_config_from_the_sandbox_verifies_against_the_sandbox_ticket() {
 // ------------------------------------------------------------------ rejected tickets
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_rejected_ticket_is_dropped_and_refetched_once_for_all_reporters() {
+async fn a_rejected_ticket_is_rechecked_and_replaced_once_for_all_reporters() {
     let s = setup();
     s.mock
         .always(TOKEN_PATH, HttpResponse::json(token_body(TOKEN_1, 7200)));
@@ -449,22 +449,63 @@ async fn a_rejected_ticket_is_dropped_and_refetched_once_for_all_reporters() {
         s.client.jsapi_ticket().await.expect("kept").secret(),
         TICKET_2
     );
-    // ...and honoured after it.
+    // ...and checked with WeChat after it: still valid, so kept (never deleted).
     s.clock.advance(Duration::from_secs(1));
+    s.mock.push_for(TICKET_PATH, ticket_body(TICKET_2));
     assert!(
-        s.client
+        !s.client
             .invalidate_jsapi_ticket(&current)
             .await
-            .expect("store up")
+            .expect("checked")
     );
+    let kept = s
+        .store
+        .get(&s.client.token_key(&TokenKind::JsapiTicket))
+        .await
+        .expect("get")
+        .expect("kept");
+    assert_eq!(kept.secret(), TICKET_2);
+    assert_eq!(s.mock.count(TICKET_PATH), 3);
+}
+
+/// Issue 19 (Low): posting back the genuine configuration any visitor was served used to drop
+/// the ticket. A report is not proof: the ticket is checked with WeChat (one request per
+/// spacing), and kept while WeChat still answers it; the store never goes empty.
+#[tokio::test]
+async fn a_genuine_config_posted_back_is_checked_with_wechat_not_trusted() {
+    let s = sandbox_setup_with(|b| b);
+    let config = s.client.js_sdk_config(PAGE).await.expect("config");
+    let key = s.client.token_key(&TokenKind::JsapiTicket);
+    let before = s.store.get(&key).await.expect("get").expect("stored");
     assert!(
-        s.store
-            .get(&s.client.token_key(&TokenKind::JsapiTicket))
+        !s.client
+            .invalidate_jsapi_ticket_for(&config)
             .await
-            .expect("get")
-            .is_none()
+            .expect("checked"),
+        "WeChat still answers the ticket"
     );
-    assert_eq!(s.mock.count(TICKET_PATH), 2);
+    let after = s
+        .store
+        .get(&key)
+        .await
+        .expect("get")
+        .expect("never deleted");
+    assert_eq!(after.secret(), before.secret());
+    assert_eq!(s.sandbox.count(TICKET_PATH), 2, "the fetch and one check");
+    // More reports within the spacing cost nothing.
+    for _ in 0..10 {
+        assert!(
+            !s.client
+                .invalidate_jsapi_ticket_for(&config)
+                .await
+                .expect("ignored")
+        );
+    }
+    assert_eq!(s.sandbox.count(TICKET_PATH), 2);
+    s.client
+        .js_sdk_config(PAGE)
+        .await
+        .expect("pages keep working");
 }
 
 #[tokio::test]

@@ -15,8 +15,8 @@
 //!   fetches the profile and shows it (HTML-escaped: nicknames are user input).
 //!
 //! By default WeChat is the wx sandbox, started in this process on another loopback port; both
-//! base URLs of the client point at it. Its authorize page answers like WeChat's once the user
-//! taps "allow": a 302 back to the callback with a code, so a browser click-through works.
+//! base URLs of the client point at it. Its authorize page is a consent page like WeChat's:
+//! "allow" sends the browser back to the callback with a code, "deny" without one.
 //!
 //! Against the real WeChat, set `WX_APPID`, `WX_APPSECRET` and `PUBLIC_URL`: the `https://` URL
 //! under which this app is reachable, on the domain configured as the account's web
@@ -43,7 +43,7 @@ use wx_core::{
 use wx_official::OfficialAccount;
 use wx_official::state::{StateError, StateSigner, check_return_path};
 use wx_reqwest::ReqwestTransport;
-use wx_sandbox::{Sandbox, SandboxServer, UserProfile};
+use wx_sandbox::{Consent, Sandbox, SandboxServer, UserProfile};
 
 /// The client this app uses: production transport, in-memory token store (one process).
 pub(crate) type Client = OfficialAccount<ReqwestTransport, MemoryTokenStore>;
@@ -53,8 +53,8 @@ const BINDING_COOKIE: &str = "wx_login";
 /// How long a started login may take.
 const STATE_TTL: Duration = Duration::from_secs(600);
 
-const DEMO_APPID: &str = "wx0a1b2c3d4e5f6a7b";
-const DEMO_SECRET: &str = "sandbox-secret-for-the-oauth-demo";
+pub(crate) const DEMO_APPID: &str = "wx0a1b2c3d4e5f6a7b";
+pub(crate) const DEMO_SECRET: &str = "sandbox-secret-for-the-oauth-demo";
 
 /// Everything the handlers share.
 pub(crate) struct Login {
@@ -292,10 +292,12 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|(_, v)| v.to_owned())
 }
 
-/// The demo's simulated WeChat: one app and the user who consents on its authorize page.
-fn demo_sandbox() -> Result<Sandbox, wx_sandbox::SandboxError> {
+/// The demo's simulated WeChat: one app and its user, asked on a consent page like WeChat's.
+pub(crate) fn demo_sandbox() -> Result<Sandbox, wx_sandbox::SandboxError> {
     Sandbox::builder()
         .app(DEMO_APPID, DEMO_SECRET)
+        .account_name(DEMO_APPID, "wx demo shop")
+        .consent(DEMO_APPID, Consent::Ask)
         .user(
             DEMO_APPID,
             UserProfile::new("o-demo-ming")
@@ -354,7 +356,7 @@ async fn run() -> Result<(), BoxError> {
                 .api_base(&base)
                 .open_base(&base)
                 .build(transport, MemoryTokenStore::new())?;
-            println!("WeChat: the wx sandbox at {base}, where user \"Ming\" consents to any login");
+            println!("WeChat: the wx sandbox at {base}, whose consent page asks user \"Ming\"");
             (
                 Login::new(client, &key, Arc::new(SystemClock), &local_url)?,
                 Some(server),

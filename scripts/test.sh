@@ -8,8 +8,8 @@ step() { printf '\n==> %s\n' "$*"; }
 
 # What the tests need from the system: redis-server + redis-cli (wx-redis tests start their own
 # servers and a 3-master cluster), OpenSSL headers for the native-tls builds, Python with venv
-# (wechatpy against the wx-sandbox binary), and Chromium with its WebDriver (the browser test of
-# examples/oauth_login.rs).
+# (wechatpy against the wx-sandbox binary), and Chromium with its WebDriver and a CJK font (the
+# browser test of examples/oauth_login.rs).
 missing=()
 command -v redis-server >/dev/null 2>&1 && command -v redis-cli >/dev/null 2>&1 || missing+=(redis-server)
 dpkg -s libssl-dev >/dev/null 2>&1 || missing+=(libssl-dev)
@@ -18,6 +18,8 @@ command -v python3 >/dev/null 2>&1 || missing+=(python3)
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
+# A CJK font, so the consent page's Chinese renders in the browser test's screenshots.
+dpkg -s fonts-wqy-microhei >/dev/null 2>&1 || missing+=(fonts-wqy-microhei)
 if [ ${#missing[@]} -gt 0 ]; then
   step "installing ${missing[*]} (Debian packages)"
   if command -v apt-get >/dev/null 2>&1; then

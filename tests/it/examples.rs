@@ -17,7 +17,7 @@ mod quickstart;
 
 #[path = "../../examples/oauth_login.rs"]
 #[allow(dead_code)]
-mod oauth_login;
+pub(crate) mod oauth_login;
 
 #[path = "../../examples/mock_testing.rs"]
 #[allow(dead_code)]
@@ -78,9 +78,35 @@ async fn site_with(options: impl FnOnce(wx_official::Builder) -> wx_official::Bu
         )
         .build()
         .expect("valid set-up");
+    // The state's clock, to make a state expire.
+    let clock = ManualClock::starting_now();
+    let (sandbox_server, base) =
+        serve_login(&sandbox, APPID, SECRET, Arc::new(clock.clone()), options).await;
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("a reqwest client");
+    Site {
+        sandbox,
+        _sandbox_server: sandbox_server,
+        base,
+        clock,
+        browser,
+    }
+}
+
+/// The oauth_login app on a loopback port, its WeChat being `sandbox` served over HTTP; the
+/// state is signed on `clock`. Returns the sandbox server (keep it) and the app's base URL.
+pub(crate) async fn serve_login(
+    sandbox: &Sandbox,
+    appid: &str,
+    secret: &str,
+    clock: SharedClock,
+    options: impl FnOnce(wx_official::Builder) -> wx_official::Builder,
+) -> (SandboxServer, String) {
     let sandbox_server = sandbox.serve().await.expect("bind loopback");
     let client = options(
-        OfficialAccount::builder(APPID, AppSecret::new(SECRET))
+        OfficialAccount::builder(appid, AppSecret::new(secret))
             .api_base(&sandbox_server.base_url())
             .open_base(&sandbox_server.base_url()),
     )
@@ -93,23 +119,10 @@ async fn site_with(options: impl FnOnce(wx_official::Builder) -> wx_official::Bu
         .await
         .expect("bind loopback");
     let base = format!("http://{}", listener.local_addr().expect("bound address"));
-    // The state's clock, to make a state expire.
-    let clock = ManualClock::starting_now();
-    let shared: SharedClock = Arc::new(clock.clone());
-    let login = oauth_login::Login::new(client, &[42; 32], shared, &base).expect("a valid key");
+    let login = oauth_login::Login::new(client, &[42; 32], clock, &base).expect("a valid key");
     let app = oauth_login::app(Arc::new(login));
     tokio::spawn(async move { axum::serve(listener, app).await });
-    let browser = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("a reqwest client");
-    Site {
-        sandbox,
-        _sandbox_server: sandbox_server,
-        base,
-        clock,
-        browser,
-    }
+    (sandbox_server, base)
 }
 
 struct Hop {

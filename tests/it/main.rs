@@ -2,6 +2,7 @@
 //! `wx-reqwest`) against real HTTP servers on loopback (wiremock and the wx sandbox), and the
 //! top-level examples, compiled into this binary so `cargo test` runs them.
 
+mod browser;
 mod examples;
 mod over_sandbox;
 mod over_wiremock;

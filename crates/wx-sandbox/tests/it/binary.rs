@@ -243,6 +243,32 @@ async fn the_binary_runs_from_a_config_file_and_obeys_its_admin_api() {
     let unknown = sb.call(Method::GET, "/__sandbox/nope", None).await;
     assert_eq!(unknown.status, StatusCode::NOT_FOUND);
 
+    // The push direction: without a server URL WeChat pushes nothing; a bad server is refused.
+    let (status, report) = sb
+        .post(
+            "/__sandbox/act",
+            json!({"appid": APP, "openid": ALICE, "action": {"kind": "text", "content": "hi"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["outcome"], "no_server", "{report}");
+    assert_eq!(report["msg_type"], "text", "{report}");
+    let (status, e) = sb
+        .post(
+            "/__sandbox/server",
+            json!({"appid": APP, "url": "http://127.0.0.1:9/wx", "token": "t", "mode": "safe",
+                   "encoding_aes_key": "too-short", "original_id": "gh_x"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{e}");
+    let (status, e) = sb
+        .post(
+            "/__sandbox/act",
+            json!({"appid": APP, "openid": ALICE, "action": {"kind": "dance"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{e}");
+
     // Reset: back to the config file's set-up.
     let (status, _) = sb.post("/__sandbox/reset", json!({})).await;
     assert_eq!(status, StatusCode::OK);

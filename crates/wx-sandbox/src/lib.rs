@@ -109,6 +109,7 @@ pub mod paths {
     pub const MENU_TRYMATCH: &str = "/cgi-bin/menu/trymatch";
     /// `GET /cgi-bin/get_current_selfmenu_info`: the live menu.
     pub const SELFMENU_INFO: &str = "/cgi-bin/get_current_selfmenu_info";
+    pub use crate::world::message_paths::*;
 }
 
 /// Errors of the sandbox's own set-up and inspection helpers.
@@ -152,6 +153,9 @@ pub enum SandboxError {
     /// The user's menu has no such button (or there is no menu).
     #[error("no such menu button")]
     NoSuchButton,
+    /// No template with this id is registered with the app.
+    #[error("unknown template for this app")]
+    UnknownTemplate,
 }
 
 /// The simulated WeChat. Cheap to clone: clones share everything (apps, tokens, clock, faults,

@@ -15,6 +15,7 @@ mod jsapi_ticket;
 mod leaks;
 mod login_flow;
 mod message;
+mod message_sandbox;
 mod oauth;
 mod over_http;
 mod paging;

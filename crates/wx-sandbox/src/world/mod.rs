@@ -3,6 +3,7 @@
 //! Everything here is synchronous and takes the current time as an argument; the caller holds
 //! the lock and reads the sandbox clock.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
@@ -20,6 +21,7 @@ mod ext;
 mod followers;
 mod inbox;
 mod menu;
+mod message;
 mod oauth;
 mod push;
 mod qrcode;
@@ -31,6 +33,7 @@ mod user;
 pub(crate) use ext::Extensions;
 pub(crate) use followers::{FollowScene, Follower};
 pub use inbox::{InboxMessage, Via};
+pub(crate) use message::paths as message_paths;
 pub use push::PushFields;
 pub(crate) use push::{QueuedPush, write_cdata};
 pub(crate) use routes::{Call, Handler, Route};
@@ -80,11 +83,24 @@ pub enum TokenStatus {
 #[derive(Debug)]
 pub(crate) struct WxError {
     code: ErrCode,
-    msg: &'static str,
+    msg: Cow<'static, str>,
 }
 
 const fn err(code: ErrCode, msg: &'static str) -> WxError {
-    WxError { code, msg }
+    WxError {
+        code,
+        msg: Cow::Borrowed(msg),
+    }
+}
+
+impl WxError {
+    /// An error whose message names a value (`argument invalid! data.thing1.value invalid`).
+    pub(crate) fn new(code: ErrCode, msg: String) -> Self {
+        WxError {
+            code,
+            msg: Cow::Owned(msg),
+        }
+    }
 }
 
 const E_INVALID_CREDENTIAL: WxError = err(

@@ -313,7 +313,7 @@ impl World {
     }
 
     /// A message id as WeChat's: 64 bits, above 2^53 so a float-based parser loses digits.
-    fn msg_id(&mut self) -> u64 {
+    pub(crate) fn msg_id(&mut self) -> u64 {
         (1 << 62) | (self.rng.random::<u64>() >> 2)
     }
 

@@ -69,6 +69,7 @@ const GROUPS: &[&[Route]] = &[
     super::blacklist::ROUTES,
     super::qrcode::ROUTES,
     super::menu::ROUTES,
+    super::message::ROUTES,
 ];
 
 /// The route of `path`, if the sandbox answers it.

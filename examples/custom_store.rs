@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
+use tokio::io::AsyncWriteExt as _;
 use tokio::sync::Mutex;
 use wx_core::reexports::async_trait;
 use wx_core::test_util::{ConformanceOptions, token_store_conformance};
@@ -28,15 +29,17 @@ struct FileContents {
     tokens: HashMap<String, (String, u64)>,
 }
 
-/// Tokens in one JSON file, rewritten atomically (temp file + rename) on every change.
-struct FileTokenStore {
+/// Tokens in one JSON file, rewritten atomically (temp file + rename) on every change. The
+/// file holds secrets: each version is created new (never through an existing file or link)
+/// and readable by its owner only (0600 on Unix).
+pub(crate) struct FileTokenStore {
     path: PathBuf,
     // Serialises read-modify-write cycles within this process.
     lock: Mutex<()>,
 }
 
 impl FileTokenStore {
-    fn new(path: impl Into<PathBuf>) -> Self {
+    pub(crate) fn new(path: impl Into<PathBuf>) -> Self {
         FileTokenStore {
             path: path.into(),
             lock: Mutex::new(()),
@@ -52,14 +55,26 @@ impl FileTokenStore {
     }
 
     async fn save(&self, op: StoreOp, contents: &FileContents) -> Result<(), StoreError> {
-        let tmp = self.path.with_extension("tmp");
+        // An unpredictable name, created new: another user cannot plant a file or a link there.
+        let tmp = self
+            .path
+            .with_extension(format!("{:016x}.tmp", rand::random::<u64>()));
         let bytes = serde_json::to_vec(contents).map_err(|e| StoreError::new(op, e))?;
-        tokio::fs::write(&tmp, bytes)
-            .await
-            .map_err(|e| StoreError::new(op, e))?;
-        tokio::fs::rename(&tmp, &self.path)
-            .await
-            .map_err(|e| StoreError::new(op, e))
+        let mut options = tokio::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        options.mode(0o600);
+        let written = async {
+            let mut file = options.open(&tmp).await?;
+            file.write_all(&bytes).await?;
+            file.sync_all().await?;
+            tokio::fs::rename(&tmp, &self.path).await
+        }
+        .await;
+        if written.is_err() {
+            let _ = tokio::fs::remove_file(&tmp).await;
+        }
+        written.map_err(|e| StoreError::new(op, e))
     }
 }
 
@@ -103,7 +118,10 @@ impl TokenStore for FileTokenStore {
 }
 
 fn temp_path() -> PathBuf {
-    std::env::temp_dir().join(format!("wx-custom-store-{}.json", std::process::id()))
+    std::env::temp_dir().join(format!(
+        "wx-custom-store-{:016x}.json",
+        rand::random::<u64>()
+    ))
 }
 
 #[tokio::main]

@@ -182,8 +182,12 @@ pub(crate) fn authorize_url(data: &[u8]) -> Option<Result<(), &'static str>> {
 
 /// The rule [`wx_official::state::check_return_path`] documents.
 fn return_path_ok(path: &str) -> bool {
+    let path_part = path.split(['?', '#']).next().unwrap_or_default();
+    let lower = path_part.to_ascii_lowercase();
     path.starts_with('/')
-        && !path.starts_with("//")
+        && !path_part.contains("//")
+        && !path_part.split('/').any(|s| s == "." || s == "..")
+        && !["%2e", "%2f", "%5c"].iter().any(|e| lower.contains(e))
         && path.bytes().all(|b| b.is_ascii_graphic() && b != b'\\')
         && path.len() <= wx_official::state::MAX_RETURN_PATH_LEN
 }

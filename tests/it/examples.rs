@@ -19,6 +19,10 @@ mod quickstart;
 #[allow(dead_code)]
 pub(crate) mod oauth_login;
 
+#[path = "../../examples/custom_store.rs"]
+#[allow(dead_code)]
+mod custom_store;
+
 #[path = "../../examples/mock_testing.rs"]
 #[allow(dead_code)]
 mod mock_testing;
@@ -353,4 +357,42 @@ fn oauth_login_escapes_every_html_special_character() {
         oauth_login::escape("<a href='x'>\"&\"</a>"),
         "&lt;a href=&#39;x&#39;&gt;&quot;&amp;&quot;&lt;/a&gt;"
     );
+}
+
+/// Issue 19 (Info): the file store example wrote tokens world-readable under a predictable
+/// temporary name. Each version is now created new, readable by its owner only.
+#[cfg(unix)]
+#[tokio::test]
+async fn custom_store_writes_tokens_readable_by_the_owner_only() {
+    use std::os::unix::fs::PermissionsExt as _;
+    use wx_core::{StoredToken, TokenKey, TokenKind, TokenStore};
+
+    let dir = std::env::temp_dir().join(format!("wx-store-test-{:016x}", rand::random::<u64>()));
+    std::fs::create_dir(&dir).expect("a fresh directory");
+    let path = dir.join("tokens.json");
+    let store = custom_store::FileTokenStore::new(&path);
+    let key = TokenKey::new("wx", wx_core::AppId::new("wxapp"), TokenKind::AccessToken);
+    let expires = std::time::SystemTime::now() + Duration::from_secs(600);
+    store
+        .set(&key, StoredToken::new("SECRET-token", expires))
+        .await
+        .expect("set");
+    let mode = std::fs::metadata(&path)
+        .expect("written")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+    // Rewritten, still private; no temporary file is left behind.
+    store.delete(&key).await.expect("delete");
+    let names: Vec<_> = std::fs::read_dir(&dir)
+        .expect("list")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    assert_eq!(names, [std::ffi::OsString::from("tokens.json")]);
+    let mode = std::fs::metadata(&path)
+        .expect("written")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+    std::fs::remove_dir_all(&dir).expect("clean up");
 }

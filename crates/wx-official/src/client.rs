@@ -247,7 +247,7 @@ impl Builder {
     }
 
     /// Base URL of the API host (default `https://api.weixin.qq.com`): a proxy, or the sandbox
-    /// in tests. May carry a path prefix; a trailing `/` is ignored.
+    /// in tests. May carry a path prefix; a trailing `/` is ignored; no user name or password.
     pub fn api_base(mut self, url: &str) -> Self {
         url.clone_into(&mut self.api_base);
         self
@@ -369,7 +369,8 @@ impl Builder {
     /// # Errors
     /// [`Error::InvalidInput`] naming the option: an empty, oversized or malformed AppID (ASCII
     /// letters, digits, `_` and `-` only, so store keys cannot collide), AppSecret or key prefix;
-    /// a base URL that is not an absolute `http(s)://host[/path]` without query or fragment; a
+    /// a base URL that is not an absolute `http(s)://host[/path]` without user name, password,
+    /// query or fragment; a
     /// duration out of range: an expiry margin over 1 hour, a cooldown over 24 hours, a zero
     /// or over-1-hour request deadline, lease TTL or store timeout, a lease wait over 1 hour;
     /// an idempotent-exchange window under one second or over [`MAX_CODE_EXCHANGE_WINDOW`].
@@ -509,6 +510,16 @@ impl Builder {
 /// Checks a base URL and drops its trailing `/`.
 fn normalize_base(argument: &'static str, url: &str) -> Result<String> {
     crate::url_check::check_http_url(argument, url, 2048)?;
+    // A password in a base URL would show in `Debug` and in any log of the URL.
+    let authority = url
+        .split_once("://")
+        .map_or("", |(_, rest)| rest)
+        .split(['/', '?', '#'])
+        .next()
+        .unwrap_or_default();
+    if authority.contains('@') {
+        return Err(InvalidInput::new(argument, "must not hold a user name or password").into());
+    }
     if url.contains(['?', '#']) {
         return Err(InvalidInput::new(argument, "must not have a query or fragment").into());
     }
@@ -1075,6 +1086,9 @@ mod tests {
             "https://h/?a=1",
             "https://h/#x",
             "https://h /x",
+            // Issue 19 (Info): a password would show in Debug.
+            "https://user:hunter2@proxy.example/wx",
+            "https://user@proxy.example",
         ] {
             let e = normalize_base("api_base", bad).expect_err(bad);
             assert!(

@@ -158,10 +158,18 @@ pub fn random_nonce() -> String {
 ///
 /// # Errors
 /// [`InvalidInput`] naming `url` when it is empty, longer than [`MAX_PAGE_URL_LEN`], contains
-/// whitespace or control characters, is not an absolute `http://` or `https://` URL, or has no
-/// host. Browsers never produce such a `location.href`, so a signature over it could not match.
+/// whitespace, control characters or `"`, `<`, `>`, is not an absolute `http://` or `https://`
+/// URL, or has no host. Browsers never produce such a `location.href` (they percent-encode
+/// `"`, `<` and `>`), so a signature over it could not match; and the URL is echoed into the
+/// page's configuration, where a `</script>` must not ride along.
 pub fn check_page_url(url: &str) -> Result<&str, InvalidInput> {
     crate::url_check::check_http_url("url", url, MAX_PAGE_URL_LEN)?;
+    if url.contains(['"', '<', '>']) {
+        return Err(InvalidInput::new(
+            "url",
+            "must not contain '\"', '<' or '>' (browsers percent-encode them)",
+        ));
+    }
     Ok(strip_fragment(url))
 }
 
@@ -373,6 +381,15 @@ mod tests {
                 "must not contain control characters",
             ),
             ("https://a.com/a b", "must not contain whitespace"),
+            // Issue 19 (Info): echoed into the page's configuration.
+            (
+                "https://a.com/?q=</script><script>alert(1)</script>",
+                "must not contain '\"', '<' or '>' (browsers percent-encode them)",
+            ),
+            (
+                "https://a.com/\"onload=\"x",
+                "must not contain '\"', '<' or '>' (browsers percent-encode them)",
+            ),
         ] {
             let err =
                 js_sdk_config(&app_id, &ticket, url, DOC_TIMESTAMP, DOC_NONCE).expect_err(url);

@@ -49,8 +49,10 @@
 //! to be authentic:
 //! - [`StateError::Malformed`]: not something this signer could ever have produced: empty,
 //!   longer than 128 characters, a character outside `[A-Za-z0-9]`, a length or block value that
-//!   is not canonical base62, too short, or an unknown version. Truncation by a proxy and most
-//!   random edits end here.
+//!   is not canonical base62, too short, or an unknown version; or, once the MAC matched, a
+//!   lifetime over [`MAX_TTL`] or an issue time more than [`MAX_CLOCK_SKEW`] ahead of the clock
+//!   (which [`StateSigner::issue`] never produces). Truncation by a proxy and most random edits
+//!   end here.
 //! - [`StateError::Forged`]: well-formed, but the MAC does not match: made with another key, or
 //!   a state of ours whose bytes were changed (a different return path or expiry), or a bound
 //!   state checked with another binding. A MAC cannot tell these apart, and it need not: none
@@ -82,6 +84,10 @@ pub const MAX_RETURN_PATH_LEN: usize = MAX_PAYLOAD_LEN - FIXED_LEN;
 /// The longest lifetime a state may be issued with (24 hours). A login round trip takes
 /// minutes; a longer lifetime only widens the window for replaying a leaked state.
 pub const MAX_TTL: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// How far ahead of the verifying server's clock a state's issue time may be (the clocks of a
+/// fleet differ a little); further, it is refused as malformed.
+pub const MAX_CLOCK_SKEW: Duration = Duration::from_secs(60);
 
 /// The shortest accepted signing key, in bytes (the HMAC-SHA256 output size).
 pub const MIN_KEY_LEN: usize = 32;
@@ -224,7 +230,13 @@ impl StateSigner {
             Some(path.to_owned())
         };
         let issued_at = UNIX_EPOCH + Duration::from_secs(u64::from_be_bytes(issued));
-        let expires_at = issued_at + Duration::from_secs(u64::from(u32::from_be_bytes(ttl)));
+        let ttl = Duration::from_secs(u64::from(u32::from_be_bytes(ttl)));
+        // Authentic but never issued by `issue`: a lifetime past the maximum, or an issue time
+        // ahead of the clock by more than a fleet's clock skew.
+        if ttl > MAX_TTL || issued_at > self.clock.now() + MAX_CLOCK_SKEW {
+            return Err(StateError::Malformed);
+        }
+        let expires_at = issued_at + ttl;
         if self.clock.now() >= expires_at {
             return Err(StateError::Expired {
                 expired_at: expires_at,
@@ -339,8 +351,10 @@ impl std::error::Error for StateError {}
 ///
 /// It must start with `/` but not `//` (a protocol-relative URL to another host), contain only
 /// visible ASCII (`!` to `~`; percent-encode anything else), no `\` (browsers read `/\host` as
-/// `//host`), and be at most [`MAX_RETURN_PATH_LEN`] (59) bytes. A query string and fragment are
-/// allowed (`/orders/42?tab=items`).
+/// `//host`), and be at most [`MAX_RETURN_PATH_LEN`] (59) bytes. Its path part (before `?` or
+/// `#`) must not contain `//`, `.` or `..` segments, or `%2e`, `%2f`, `%5c` in any case:
+/// normalisation would turn `/.//evil.example` into `//evil.example`. A query string and
+/// fragment are allowed (`/orders/42?tab=items`).
 ///
 /// # Errors
 /// [`InvalidInput`] naming `return_path` with the rule it breaks.
@@ -351,6 +365,25 @@ pub fn check_return_path(path: &str) -> Result<(), InvalidInput> {
     }
     if path.starts_with("//") {
         return reject("must not start with '//'");
+    }
+    // Browsers and servers normalise the path part: `/.//evil.example` and `/%2e//evil.example`
+    // become `//evil.example`, another host. The query and fragment are not normalised.
+    let path_part = path.split(['?', '#']).next().unwrap_or_default();
+    if path_part.contains("//") {
+        return reject("must not contain '//'");
+    }
+    if path_part
+        .split('/')
+        .any(|segment| segment == "." || segment == "..")
+    {
+        return reject("must not contain '.' or '..' segments");
+    }
+    let lower = path_part.to_ascii_lowercase();
+    if ["%2e", "%2f", "%5c"]
+        .iter()
+        .any(|escape| lower.contains(escape))
+    {
+        return reject("must not percent-encode '.', '/' or '\\'");
     }
     if !path.bytes().all(|b| b.is_ascii_graphic()) {
         return reject("must contain only visible ASCII characters");
@@ -678,8 +711,8 @@ mod tests {
                         path_chars[rng.random_range(0..path_chars.len())],
                     ));
                 }
-                if p.starts_with("//") {
-                    p.replace_range(1..2, "a");
+                if check_return_path(&p).is_err() {
+                    continue; // the rule is tested on its own below
                 }
                 Some(p)
             };
@@ -707,6 +740,19 @@ mod tests {
             ("/a\nb", "must contain only visible ASCII characters"),
             ("/\u{0}", "must contain only visible ASCII characters"),
             ("/caf\u{e9}", "must contain only visible ASCII characters"),
+            // Issue 19 (Info): paths that normalise to another host.
+            ("/.//evil.example", "must not contain '//'"),
+            ("/a//evil.example", "must not contain '//'"),
+            ("/./evil", "must not contain '.' or '..' segments"),
+            ("/a/../b", "must not contain '.' or '..' segments"),
+            ("/a/..", "must not contain '.' or '..' segments"),
+            ("/%2e//x", "must not contain '//'"),
+            ("/%2E%2E/x", "must not percent-encode '.', '/' or '\\'"),
+            (
+                "/%2fevil.example",
+                "must not percent-encode '.', '/' or '\\'",
+            ),
+            ("/a%5Cb", "must not percent-encode '.', '/' or '\\'"),
         ] {
             assert_eq!(
                 s.issue(Some(path), TTL),
@@ -714,6 +760,43 @@ mod tests {
                 "{path:?}"
             );
         }
+    }
+
+    #[test]
+    fn queries_may_hold_what_paths_may_not() {
+        assert_eq!(check_return_path("/a?next=//x/../%2e#/./"), Ok(()));
+    }
+
+    /// Issue 19 (Info): an authentic state with a lifetime past the maximum or an issue time in
+    /// the future (made with the key, not by `issue`) is refused.
+    #[test]
+    fn authentic_states_issue_never_makes_are_refused() {
+        let clock = clock();
+        let s = signer(&clock);
+        let ahead = ManualClock::new(clock.now() + Duration::from_secs(3600));
+        let from_the_future = signer(&ahead).issue(None, TTL).expect("valid");
+        assert_eq!(s.verify(&from_the_future), Err(StateError::Malformed));
+        // A fleet's clock skew is tolerated.
+        let skewed = ManualClock::new(clock.now() + MAX_CLOCK_SKEW);
+        let state = signer(&skewed).issue(None, TTL).expect("valid");
+        assert!(s.verify(&state).is_ok());
+
+        let unix = clock
+            .now()
+            .duration_since(UNIX_EPOCH)
+            .expect("after 1970")
+            .as_secs();
+        let mut payload = vec![VERSION];
+        payload.extend_from_slice(&unix.to_be_bytes()[8 - ISSUED_LEN..]);
+        let too_long = u32::try_from(MAX_TTL.as_secs() + 1).expect("fits");
+        payload.extend_from_slice(&too_long.to_be_bytes());
+        payload.extend_from_slice(&[7u8; NONCE_LEN]);
+        let tag = s.tag(&[], &payload);
+        payload.extend_from_slice(&tag);
+        assert_eq!(
+            s.verify(&base62::encode(&payload)),
+            Err(StateError::Malformed)
+        );
     }
 
     #[test]

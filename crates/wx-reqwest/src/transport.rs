@@ -145,6 +145,11 @@ impl HttpTransport for ReqwestTransport {
 /// reqwest follows redirects by default and a redirect policy cannot be set per request: build
 /// the client with `.redirect(reqwest::redirect::Policy::none())` so that a 302 reaches the
 /// caller, as [`HttpTransport`] requires.
+///
+/// **Do not hand over a client built with `connection_verbose(true)`**: reqwest then logs every
+/// byte read and written at TRACE, and the requests of WeChat's token and OAuth endpoints carry
+/// the AppSecret, the access token and user tokens in their query strings. This crate keeps
+/// them out of its own logs and errors; it cannot for a client configured to log its traffic.
 impl From<reqwest::Client> for ReqwestTransport {
     fn from(client: reqwest::Client) -> Self {
         ReqwestTransport {

@@ -77,4 +77,9 @@ if [ -f examples/quickstart.rs ]; then
   done
 fi
 
+step "cargo run --example publish_article (uploads, draft, publish, PUBLISHJOBFINISH on the sandbox)"
+out=$(cargo run -q --example publish_article)
+printf '%s\n' "$out"
+grep -q "article URL: https://mp.weixin.qq.com/s/" <<<"$out" || { echo "error: publish_article printed no article URL" >&2; exit 1; }
+
 step "all checks passed"

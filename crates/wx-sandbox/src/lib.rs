@@ -31,7 +31,7 @@ pub use push::{
     PushTarget, ReplyError, ServerConfig, UNAVAILABLE_NOTICE, UserAction,
 };
 pub use server::SandboxServer;
-pub use world::{InboxMessage, PushFields, TokenStatus, Via};
+pub use world::{InboxMessage, PUBLISH_DELAY, PUBLISHER_OPENID, PushFields, TokenStatus, Via};
 
 use world::{Family, World};
 
@@ -57,6 +57,44 @@ pub mod paths {
     pub const USERINFO: &str = "/sns/userinfo";
     /// `GET /sns/auth`: web-token check.
     pub const SNS_AUTH: &str = "/sns/auth";
+    /// `POST /cgi-bin/media/upload?type=`: temporary media (multipart `media`).
+    pub const MEDIA_UPLOAD: &str = "/cgi-bin/media/upload";
+    /// `GET /cgi-bin/media/get`: a temporary media file (a video's URL as JSON).
+    pub const MEDIA_GET: &str = "/cgi-bin/media/get";
+    /// `POST /cgi-bin/media/uploadimg`: an image for article bodies.
+    pub const MEDIA_UPLOAD_IMG: &str = "/cgi-bin/media/uploadimg";
+    /// `POST /cgi-bin/material/add_material?type=`: a permanent material.
+    pub const MATERIAL_ADD: &str = "/cgi-bin/material/add_material";
+    /// `POST /cgi-bin/material/get_material`.
+    pub const MATERIAL_GET: &str = "/cgi-bin/material/get_material";
+    /// `POST /cgi-bin/material/del_material`.
+    pub const MATERIAL_DELETE: &str = "/cgi-bin/material/del_material";
+    /// `GET /cgi-bin/material/get_materialcount`.
+    pub const MATERIAL_COUNT: &str = "/cgi-bin/material/get_materialcount";
+    /// `POST /cgi-bin/material/batchget_material`.
+    pub const MATERIAL_BATCHGET: &str = "/cgi-bin/material/batchget_material";
+    /// `POST /cgi-bin/draft/add`.
+    pub const DRAFT_ADD: &str = "/cgi-bin/draft/add";
+    /// `POST /cgi-bin/draft/get`.
+    pub const DRAFT_GET: &str = "/cgi-bin/draft/get";
+    /// `POST /cgi-bin/draft/update`.
+    pub const DRAFT_UPDATE: &str = "/cgi-bin/draft/update";
+    /// `POST /cgi-bin/draft/delete`.
+    pub const DRAFT_DELETE: &str = "/cgi-bin/draft/delete";
+    /// `GET /cgi-bin/draft/count`.
+    pub const DRAFT_COUNT: &str = "/cgi-bin/draft/count";
+    /// `POST /cgi-bin/draft/batchget`.
+    pub const DRAFT_BATCHGET: &str = "/cgi-bin/draft/batchget";
+    /// `POST /cgi-bin/freepublish/submit`.
+    pub const PUBLISH_SUBMIT: &str = "/cgi-bin/freepublish/submit";
+    /// `POST /cgi-bin/freepublish/get`.
+    pub const PUBLISH_GET: &str = "/cgi-bin/freepublish/get";
+    /// `POST /cgi-bin/freepublish/delete`.
+    pub const PUBLISH_DELETE: &str = "/cgi-bin/freepublish/delete";
+    /// `POST /cgi-bin/freepublish/getarticle`.
+    pub const PUBLISH_GETARTICLE: &str = "/cgi-bin/freepublish/getarticle";
+    /// `POST /cgi-bin/freepublish/batchget`.
+    pub const PUBLISH_BATCHGET: &str = "/cgi-bin/freepublish/batchget";
     /// `POST /connect/oauth2/authorize_reply`: the sandbox's consent page posts the user's
     /// answer here (a sandbox path: WeChat's page answers inside its app).
     pub const AUTHORIZE_REPLY: &str = "/connect/oauth2/authorize_reply";

@@ -17,9 +17,12 @@ use crate::builder::{Consent, UserProfile, unix_secs};
 
 mod blacklist;
 mod consent;
+mod draft;
 mod ext;
 mod followers;
 mod inbox;
+mod material;
+mod media;
 mod menu;
 mod message;
 mod oauth;
@@ -30,6 +33,7 @@ mod tag;
 mod token;
 mod user;
 
+pub use draft::{PUBLISH_DELAY, PUBLISHER_OPENID};
 pub(crate) use ext::Extensions;
 pub(crate) use followers::{FollowScene, Follower};
 pub use inbox::{InboxMessage, Via};

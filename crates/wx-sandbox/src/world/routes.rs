@@ -70,6 +70,9 @@ const GROUPS: &[&[Route]] = &[
     super::qrcode::ROUTES,
     super::menu::ROUTES,
     super::message::ROUTES,
+    super::media::ROUTES,
+    super::material::ROUTES,
+    super::draft::ROUTES,
 ];
 
 /// The route of `path`, if the sandbox answers it.

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use common::{Interleaved, Served, report};
 use criterion::{Criterion, Throughput};
 use tokio::task::JoinSet;
-use wx_core::{AccessToken, OAuthToken, OpenId, RefreshToken};
+use wx_core::{OAuthToken, OpenId, RefreshToken, WebAccessToken};
 use wx_sandbox::{Fault, paths};
 
 const TASKS: usize = 64;
@@ -392,7 +392,7 @@ fn memory_probe(variant: Variant) {
     let base = var(BASE_ENV);
     // Only the web token and the openid are sent; the rest is not used by `user_info`.
     let login = OAuthToken {
-        access_token: AccessToken::new(var(TOKEN_ENV)),
+        access_token: WebAccessToken::new(var(TOKEN_ENV)),
         expires_in: 7200,
         refresh_token: RefreshToken::new("unused"),
         openid: OpenId::from(var(OPENID_ENV)),

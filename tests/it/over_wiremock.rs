@@ -5,8 +5,8 @@
 use wiremock::matchers::{method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 use wx_core::{
-    AccessToken, AppSecret, Error, HttpRequest, HttpTransport, Lang, MemoryTokenStore, OpenId,
-    RefreshToken, Scope,
+    AppSecret, Error, HttpRequest, HttpTransport, Lang, MemoryTokenStore, OpenId, RefreshToken,
+    Scope, WebAccessToken,
 };
 use wx_official::OfficialAccount;
 use wx_reqwest::ReqwestTransport;
@@ -243,7 +243,7 @@ async fn an_html_body_with_status_200_is_a_decode_error_naming_the_endpoint() {
         .mount(&server)
         .await;
     let (client, _) = client(&server);
-    let web = AccessToken::new("WEB-TOKEN-SECRET-1");
+    let web = WebAccessToken::new("WEB-TOKEN-SECRET-1");
     let openid = OpenId::new("OPENID");
     let refresh = RefreshToken::new("REFRESH-SECRET-1");
 

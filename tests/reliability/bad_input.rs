@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use wx_core::test_util::MockTransport;
 use wx_core::{
-    AccessToken, AppId, AppSecret, Error, InvalidInput, Lang, ManualClock, MemoryTokenStore,
-    OpenId, RefreshToken, Scope, Ticket,
+    AppId, AppSecret, Error, InvalidInput, Lang, ManualClock, MemoryTokenStore, OpenId,
+    RefreshToken, Scope, Ticket, WebAccessToken,
 };
 use wx_official::jssdk::{JsSdkConfig, check_page_url, js_sdk_config};
 use wx_official::state::{MAX_TTL, StateError, StateSigner};
@@ -71,7 +71,7 @@ fn setup() -> Setup {
 async fn oauth_calls_reject_bad_arguments_before_any_request() {
     capture_logs();
     let s = setup();
-    let good_token = AccessToken::new("WEB-TOKEN-reliability-good");
+    let good_token = WebAccessToken::new("WEB-TOKEN-reliability-good");
     let good_openid = OpenId::new("o-good");
     let mut checked = 0;
     for v in bad_values(512) {
@@ -86,7 +86,7 @@ async fn oauth_calls_reject_bad_arguments_before_any_request() {
             .await
             .expect_err("bad refresh token");
         assert_invalid(&e, "refresh_token", &v);
-        let bad_token = AccessToken::new(v.clone());
+        let bad_token = WebAccessToken::new(v.clone());
         let e = s
             .client
             .user_info(&bad_token, &good_openid, Lang::ZhCn)

@@ -17,9 +17,9 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 use wx_core::{
-    AccessToken, AppSecret, DecodeReason, Error, JsapiTicketResponse, Lang, ManualClock,
-    MemoryTokenStore, OpenId, RefreshToken, RetryHint, Scope, Ticket, TokenKind, TokenStore,
-    TransportErrorKind,
+    AppSecret, DecodeReason, Error, JsapiTicketResponse, Lang, ManualClock, MemoryTokenStore,
+    OpenId, RefreshToken, RetryHint, Scope, Ticket, TokenKind, TokenStore, TransportErrorKind,
+    WebAccessToken,
 };
 use wx_official::jssdk::jsapi_signature;
 use wx_official::{Endpoint, OfficialAccount, RetryPolicy};
@@ -141,7 +141,7 @@ impl Op {
 struct Login {
     openid: OpenId,
     nickname: String,
-    web_token: AccessToken,
+    web_token: WebAccessToken,
     refresh_token: RefreshToken,
 }
 

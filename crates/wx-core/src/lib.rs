@@ -28,7 +28,9 @@ pub use error::{
 pub use id::{AppId, OpenId, UnionId};
 pub use model::{AccessTokenResponse, JsapiTicketResponse, Lang, OAuthToken, Scope, Sex, UserInfo};
 pub use multipart::{EncodedForm, MultipartForm};
-pub use secret::{AccessToken, AppSecret, RefreshToken, ServerToken, Ticket, ct_eq};
+pub use secret::{
+    AccessToken, AppSecret, AuthCode, RefreshToken, ServerToken, Ticket, WebAccessToken, ct_eq,
+};
 pub use store::{MemoryTokenStore, StoredToken, TokenKey, TokenKind, TokenStore};
 pub use transport::{FnTransport, HttpRequest, HttpResponse, HttpTransport, transport_fn};
 

@@ -7,7 +7,7 @@ use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize};
 
 use crate::id::{OpenId, UnionId};
-use crate::secret::{AccessToken, RefreshToken, Ticket};
+use crate::secret::{AccessToken, RefreshToken, Ticket, WebAccessToken};
 
 /// The base access token (`cgi-bin/token`) or stable access token (`cgi-bin/stable_token`).
 #[derive(Clone, Debug, Deserialize)]
@@ -23,7 +23,7 @@ pub struct AccessTokenResponse {
 #[derive(Clone, Debug, Deserialize)]
 pub struct OAuthToken {
     /// The web-auth access token (only for `sns/userinfo` and `sns/auth`).
-    pub access_token: AccessToken,
+    pub access_token: WebAccessToken,
     /// Lifetime of `access_token` in seconds.
     #[serde(deserialize_with = "lenient_u64")]
     pub expires_in: u64,

@@ -61,10 +61,51 @@ secret_type!(
     AppSecret
 );
 secret_type!(
-    /// An access token: the base token of `cgi-bin/token` / `cgi-bin/stable_token`, or the
-    /// web-auth token of the OAuth flow.
+    /// The base access token of `cgi-bin/token` / `cgi-bin/stable_token`, for the server APIs.
+    /// A user's web-auth token is a [`WebAccessToken`]: the types keep the two from being
+    /// passed for each other.
     AccessToken
 );
+secret_type!(
+    /// A user's web-auth access token from the OAuth code exchange or refresh, only for
+    /// `sns/userinfo` and `sns/auth`; never the base [`AccessToken`]:
+    ///
+    /// ```compile_fail
+    /// fn user_info(_web_token: &wx_core::WebAccessToken) {}
+    /// user_info(&wx_core::AccessToken::new("a base token")); // a type error
+    /// ```
+    WebAccessToken
+);
+secret_type!(
+    /// The one-off OAuth `code` of the login callback: a credential for its 5 minutes (whoever
+    /// exchanges it first logs in as the user), so it is kept out of logs and `Debug` like the
+    /// tokens. Built from the callback's query value with `AuthCode::from` or `new`.
+    AuthCode
+);
+
+impl From<&str> for AuthCode {
+    fn from(code: &str) -> Self {
+        AuthCode::new(code)
+    }
+}
+
+impl From<String> for AuthCode {
+    fn from(code: String) -> Self {
+        AuthCode::new(code)
+    }
+}
+
+impl From<&String> for AuthCode {
+    fn from(code: &String) -> Self {
+        AuthCode::new(code.as_str())
+    }
+}
+
+impl From<&AuthCode> for AuthCode {
+    fn from(code: &AuthCode) -> Self {
+        code.clone()
+    }
+}
 secret_type!(
     /// The 30-day OAuth refresh token of `sns/oauth2/*`.
     RefreshToken

@@ -5,7 +5,7 @@ mod authorize;
 mod batch;
 mod client;
 mod endpoint;
-mod oauth;
+pub mod oauth;
 mod request;
 mod retry;
 mod ticket;

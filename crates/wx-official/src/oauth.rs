@@ -14,14 +14,15 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tracing::Instrument as _;
 use wx_core::{
-    AccessToken, ApiErrorKind, AppSecret, DecodeError, DecodeReason, Error, HttpTransport,
+    ApiErrorKind, AppId, AppSecret, AuthCode, DecodeError, DecodeReason, Error, HttpTransport,
     InvalidInput, Lang, OAuthToken, OpenId, RefreshToken, Result, TokenKind, TokenStore, UserInfo,
-    check_arg,
+    WebAccessToken, check_arg,
 };
 
 use crate::client::{MAX_TOKEN_LEN, OfficialAccount};
 use crate::endpoint::Endpoint;
 use crate::jssdk::hex_lower;
+use crate::request::Request;
 use crate::state::VerifiedState;
 use crate::token::{FetchFuture, Fetched, OAUTH_CODE_KIND_PREFIX};
 
@@ -30,12 +31,104 @@ pub(crate) const MAX_CODE_LEN: usize = 512;
 /// Longest openid accepted (WeChat's are 28 characters).
 pub(crate) const MAX_OPENID_LEN: usize = 128;
 
-/// `sns/auth` answers `{"errcode":0,"errmsg":"ok"}`: require the `errcode` to be there, so an
+/// The answer of `sns/auth`: `{"errcode":0,"errmsg":"ok"}`. The `errcode` must be there, so an
 /// empty object from a misbehaving proxy is not taken for a valid token.
-#[derive(Deserialize)]
-struct AuthAnswer {
+#[derive(Debug, Deserialize)]
+#[non_exhaustive]
+pub struct WebTokenValid {
     #[allow(dead_code)]
+    #[serde(rename = "errcode")]
     errcode: IgnoredAny,
+}
+
+/// `GET /sns/oauth2/access_token`: exchanges the callback's `code` for the user's web-auth
+/// token. Not idempotent: a code is single-use, so a timed-out exchange is never repeated.
+/// Most callers use [`OfficialAccount::exchange_code_for`], which builds this request.
+#[derive(Debug)]
+pub struct ExchangeCode<'a> {
+    /// The app's id.
+    pub appid: &'a AppId,
+    /// The AppSecret.
+    pub secret: &'a AppSecret,
+    /// The callback's code.
+    pub code: &'a AuthCode,
+}
+
+impl Request for ExchangeCode<'_> {
+    type Response = OAuthToken;
+    fn endpoint(&self) -> Result<Endpoint> {
+        check_arg("code", self.code.secret(), MAX_CODE_LEN)?;
+        Ok(Endpoint::get("/sns/oauth2/access_token")
+            .query("appid", self.appid.as_str())
+            .query("secret", self.secret.secret())
+            .query("code", self.code.secret())
+            .query("grant_type", "authorization_code")
+            .idempotent(false))
+    }
+}
+
+/// `GET /sns/oauth2/refresh_token`: renews a web-auth token with its refresh token.
+#[derive(Debug)]
+pub struct RefreshWebToken<'a> {
+    /// The app's id.
+    pub appid: &'a AppId,
+    /// The 30-day refresh token.
+    pub refresh_token: &'a RefreshToken,
+}
+
+impl Request for RefreshWebToken<'_> {
+    type Response = OAuthToken;
+    fn endpoint(&self) -> Result<Endpoint> {
+        check_arg("refresh_token", self.refresh_token.secret(), MAX_TOKEN_LEN)?;
+        Ok(Endpoint::get("/sns/oauth2/refresh_token")
+            .query("appid", self.appid.as_str())
+            .query("grant_type", "refresh_token")
+            .query("refresh_token", self.refresh_token.secret()))
+    }
+}
+
+/// `GET /sns/userinfo`: the profile of the user a web-auth token (scope `snsapi_userinfo`)
+/// belongs to.
+#[derive(Debug)]
+pub struct WebUserInfo<'a> {
+    /// The user's web-auth token.
+    pub web_token: &'a WebAccessToken,
+    /// The user's openid.
+    pub openid: &'a OpenId,
+    /// The language of the region names.
+    pub lang: Lang,
+}
+
+impl Request for WebUserInfo<'_> {
+    type Response = UserInfo;
+    fn endpoint(&self) -> Result<Endpoint> {
+        check_arg("web_token", self.web_token.secret(), MAX_TOKEN_LEN)?;
+        check_arg("openid", self.openid.as_str(), MAX_OPENID_LEN)?;
+        Ok(Endpoint::get("/sns/userinfo")
+            .query("access_token", self.web_token.secret())
+            .query("openid", self.openid.as_str())
+            .query("lang", self.lang.as_str()))
+    }
+}
+
+/// `GET /sns/auth`: whether a web-auth token is valid for an openid.
+#[derive(Debug)]
+pub struct CheckWebToken<'a> {
+    /// The user's web-auth token.
+    pub web_token: &'a WebAccessToken,
+    /// The user's openid.
+    pub openid: &'a OpenId,
+}
+
+impl Request for CheckWebToken<'_> {
+    type Response = WebTokenValid;
+    fn endpoint(&self) -> Result<Endpoint> {
+        check_arg("web_token", self.web_token.secret(), MAX_TOKEN_LEN)?;
+        check_arg("openid", self.openid.as_str(), MAX_OPENID_LEN)?;
+        Ok(Endpoint::get("/sns/auth")
+            .query("access_token", self.web_token.secret())
+            .query("openid", self.openid.as_str()))
+    }
 }
 
 const CODE_ENDPOINT: &str = "sns/oauth2/access_token";
@@ -169,8 +262,9 @@ where
     ///   [`Error::is_login_restart_required`] is true; send the user through login again.
     /// - [`Error::Api`] for credential errors (`40013`, `40125`...), transport, status, decode
     ///   and deadline errors as [`call`](Self::call).
-    pub async fn exchange_code(&self, code: &str) -> Result<OAuthToken> {
-        check_arg("code", code, MAX_CODE_LEN)?;
+    pub async fn exchange_code(&self, code: impl Into<AuthCode>) -> Result<OAuthToken> {
+        let code = code.into();
+        check_arg("code", code.secret(), MAX_CODE_LEN)?;
         if self.code_window().is_some() {
             return Err(InvalidInput::new(
                 "idempotent_code_exchange",
@@ -178,7 +272,7 @@ where
             )
             .into());
         }
-        self.exchange_code_upstream(code).await
+        self.exchange_code_upstream(&code).await
     }
 
     /// Exchanges the `code` of the callback whose `state` was verified (see
@@ -203,10 +297,15 @@ where
     ///   present it, so no answer may be kept for it.
     /// - [`Error::Store`] when the store fails before the exchange; [`Error::Decode`] when a
     ///   kept answer cannot be read back.
-    pub async fn exchange_code_for(&self, state: &VerifiedState, code: &str) -> Result<OAuthToken> {
-        check_arg("code", code, MAX_CODE_LEN)?;
+    pub async fn exchange_code_for(
+        &self,
+        state: &VerifiedState,
+        code: impl Into<AuthCode>,
+    ) -> Result<OAuthToken> {
+        let code = code.into();
+        check_arg("code", code.secret(), MAX_CODE_LEN)?;
         let Some(window) = self.code_window() else {
-            return self.exchange_code_upstream(code).await;
+            return self.exchange_code_upstream(&code).await;
         };
         let Some(callback) = state.callback_id() else {
             return Err(InvalidInput::new(
@@ -220,8 +319,8 @@ where
             .expires_at
             .duration_since(self.clock().now())
             .unwrap_or_default();
-        let kind = code_kind(code, callback);
-        let fut = self.exchange_code_once(code, kind, window.min(state_left));
+        let kind = code_kind(code.secret(), callback);
+        let fut = self.exchange_code_once(&code, kind, window.min(state_left));
         let span = tracing::info_span!("wx.exchange_code", idempotent = true);
         self.with_deadline("exchange_code", fut)
             .instrument(span)
@@ -229,14 +328,13 @@ where
     }
 
     /// The exchange request itself.
-    async fn exchange_code_upstream(&self, code: &str) -> Result<OAuthToken> {
-        let ep = Endpoint::get("/sns/oauth2/access_token")
-            .query("appid", self.appid().as_str())
-            .query("secret", self.secret().secret())
-            .query("code", code)
-            .query("grant_type", "authorization_code")
-            .idempotent(false);
-        self.call(ep).await
+    async fn exchange_code_upstream(&self, code: &AuthCode) -> Result<OAuthToken> {
+        self.send(&ExchangeCode {
+            appid: self.appid(),
+            secret: self.secret(),
+            code,
+        })
+        .await
     }
 
     /// The idempotent exchange: a one-off value of the token manager under `kind`, kept for
@@ -244,13 +342,13 @@ where
     /// tag is dropped (compare-and-delete) and the exchange runs as if it were absent, once.
     async fn exchange_code_once(
         &self,
-        code: &str,
+        code: &AuthCode,
         kind: TokenKind,
         window: Duration,
     ) -> Result<OAuthToken> {
         let key = self.token_key(&kind).to_string();
         let fetch = || {
-            let (this, code, key) = (self.clone(), code.to_owned(), key.clone());
+            let (this, code, key) = (self.clone(), code.clone(), key.clone());
             move || -> FetchFuture {
                 Box::pin(async move {
                     let token = this.exchange_code_upstream(&code).await?;
@@ -283,12 +381,11 @@ where
     ///   [`Error::is_reauthorization_required`] is true; the user must authorize again.
     /// - Otherwise as [`call`](Self::call).
     pub async fn refresh_oauth_token(&self, refresh_token: &RefreshToken) -> Result<OAuthToken> {
-        check_arg("refresh_token", refresh_token.secret(), MAX_TOKEN_LEN)?;
-        let ep = Endpoint::get("/sns/oauth2/refresh_token")
-            .query("appid", self.appid().as_str())
-            .query("grant_type", "refresh_token")
-            .query("refresh_token", refresh_token.secret());
-        self.call(ep).await
+        self.send(&RefreshWebToken {
+            appid: self.appid(),
+            refresh_token,
+        })
+        .await
     }
 
     /// The user's profile (`GET /sns/userinfo`) with a web-auth token of scope
@@ -304,17 +401,16 @@ where
     /// - Otherwise as [`call`](Self::call).
     pub async fn user_info(
         &self,
-        web_token: &AccessToken,
+        web_token: &WebAccessToken,
         openid: &OpenId,
         lang: Lang,
     ) -> Result<UserInfo> {
-        check_arg("web_token", web_token.secret(), MAX_TOKEN_LEN)?;
-        check_arg("openid", openid.as_str(), MAX_OPENID_LEN)?;
-        let ep = Endpoint::get("/sns/userinfo")
-            .query("access_token", web_token.secret())
-            .query("openid", openid.as_str())
-            .query("lang", lang.as_str());
-        self.call(ep).await
+        self.send(&WebUserInfo {
+            web_token,
+            openid,
+            lang,
+        })
+        .await
     }
 
     /// Whether a web-auth token is still valid for `openid` (`GET /sns/auth`).
@@ -328,15 +424,10 @@ where
     /// after retries: these say nothing about the token.
     pub async fn check_oauth_token(
         &self,
-        web_token: &AccessToken,
+        web_token: &WebAccessToken,
         openid: &OpenId,
     ) -> Result<bool> {
-        check_arg("web_token", web_token.secret(), MAX_TOKEN_LEN)?;
-        check_arg("openid", openid.as_str(), MAX_OPENID_LEN)?;
-        let ep = Endpoint::get("/sns/auth")
-            .query("access_token", web_token.secret())
-            .query("openid", openid.as_str());
-        match self.call::<AuthAnswer>(ep).await {
+        match self.send(&CheckWebToken { web_token, openid }).await {
             Ok(_) => Ok(true),
             Err(Error::Api(e))
                 if matches!(
@@ -348,5 +439,98 @@ where
             }
             Err(e) => Err(e),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::endpoint::Auth;
+
+    fn pairs(ep: &Endpoint) -> Vec<(&'static str, String)> {
+        ep.query_pairs().map(|(k, v)| (k, v.to_owned())).collect()
+    }
+
+    #[test]
+    fn requests_encode_as_wechat_documents_them() {
+        let (appid, secret) = (AppId::new("wx1"), AppSecret::new("S"));
+        let code = AuthCode::from("C0DE");
+        let ep = ExchangeCode {
+            appid: &appid,
+            secret: &secret,
+            code: &code,
+        }
+        .endpoint()
+        .expect("valid");
+        assert_eq!(ep.path(), "/sns/oauth2/access_token");
+        assert!(!ep.is_idempotent(), "a code is single-use");
+        assert_eq!(ep.auth_kind(), Auth::None);
+        assert_eq!(
+            pairs(&ep),
+            [
+                ("appid", "wx1".to_owned()),
+                ("secret", "S".to_owned()),
+                ("code", "C0DE".to_owned()),
+                ("grant_type", "authorization_code".to_owned())
+            ]
+        );
+
+        let rt = RefreshToken::new("RT");
+        let ep = RefreshWebToken {
+            appid: &appid,
+            refresh_token: &rt,
+        }
+        .endpoint()
+        .expect("valid");
+        assert_eq!(ep.path(), "/sns/oauth2/refresh_token");
+        assert_eq!(
+            pairs(&ep),
+            [
+                ("appid", "wx1".to_owned()),
+                ("grant_type", "refresh_token".to_owned()),
+                ("refresh_token", "RT".to_owned())
+            ]
+        );
+
+        let (web, openid) = (WebAccessToken::new("W"), OpenId::new("o1"));
+        let ep = WebUserInfo {
+            web_token: &web,
+            openid: &openid,
+            lang: Lang::En,
+        }
+        .endpoint()
+        .expect("valid");
+        assert_eq!(ep.path(), "/sns/userinfo");
+        assert_eq!(
+            pairs(&ep),
+            [
+                ("access_token", "W".to_owned()),
+                ("openid", "o1".to_owned()),
+                ("lang", "en".to_owned())
+            ]
+        );
+        let ep = CheckWebToken {
+            web_token: &web,
+            openid: &openid,
+        }
+        .endpoint()
+        .expect("valid");
+        assert_eq!(ep.path(), "/sns/auth");
+        assert!(ep.is_idempotent());
+    }
+
+    #[test]
+    fn bad_arguments_fail_before_an_endpoint_exists() {
+        let (appid, secret) = (AppId::new("wx1"), AppSecret::new("S"));
+        let code = AuthCode::from("a\nb");
+        let e = ExchangeCode {
+            appid: &appid,
+            secret: &secret,
+            code: &code,
+        }
+        .endpoint()
+        .expect_err("control character");
+        assert!(matches!(e, Error::InvalidInput(ref i) if i.argument == "code"));
+        assert_eq!(format!("{code:?}"), "AuthCode([redacted])");
     }
 }

@@ -3,7 +3,7 @@
 
 use wx_core::test_util::{CapturedLogs, assert_no_secret, response};
 use wx_core::{
-    AccessToken, HttpResponse, Lang, OpenId, RefreshToken, TokenStore, TransportErrorKind,
+    HttpResponse, Lang, OpenId, RefreshToken, TokenStore, TransportErrorKind, WebAccessToken,
 };
 use wx_official::{Endpoint, TokenMode};
 
@@ -75,7 +75,11 @@ async fn no_secret_in_errors_or_trace_logs() {
     );
     errors.push(
         s.client
-            .user_info(&AccessToken::new(WEB_TOKEN), &OpenId::new("o1"), Lang::ZhCn)
+            .user_info(
+                &WebAccessToken::new(WEB_TOKEN),
+                &OpenId::new("o1"),
+                Lang::ZhCn,
+            )
             .await
             .expect_err("48001"),
     );
@@ -83,14 +87,14 @@ async fn no_secret_in_errors_or_trace_logs() {
         .push_error_for("/sns/auth", TransportErrorKind::BodyTooLarge);
     errors.push(
         s.client
-            .check_oauth_token(&AccessToken::new(WEB_TOKEN), &OpenId::new("o1"))
+            .check_oauth_token(&WebAccessToken::new(WEB_TOKEN), &OpenId::new("o1"))
             .await
             .expect_err("too large"),
     );
     errors.push(
         s.client
             .user_info(
-                &AccessToken::new(format!("{WEB_TOKEN}\n")),
+                &WebAccessToken::new(format!("{WEB_TOKEN}\n")),
                 &OpenId::new("o1"),
                 Lang::En,
             )

@@ -3,8 +3,8 @@
 use http::Method;
 use wx_core::test_util::response;
 use wx_core::{
-    AccessToken, Error, HttpResponse, Lang, OpenId, RefreshToken, Scope, Sex, TransportErrorKind,
-    UnionId,
+    Error, HttpResponse, Lang, OpenId, RefreshToken, Scope, Sex, TransportErrorKind, UnionId,
+    WebAccessToken,
 };
 
 use crate::common::*;
@@ -16,8 +16,8 @@ const AUTH_PATH: &str = "/sns/auth";
 const WEB_TOKEN: &str = "WEB-SECRET-token-777";
 const REFRESH: &str = "RT-SECRET-refresh-888";
 
-fn web_token() -> AccessToken {
-    AccessToken::new(WEB_TOKEN)
+fn web_token() -> WebAccessToken {
+    WebAccessToken::new(WEB_TOKEN)
 }
 
 fn openid() -> OpenId {
@@ -430,10 +430,10 @@ async fn user_info_errors_are_typed_and_web_token_errors_are_returned() {
 #[tokio::test]
 async fn user_info_rejects_bad_arguments_before_sending() {
     let s = setup();
-    let cases: Vec<(AccessToken, OpenId, &str)> = vec![
-        (AccessToken::new(""), openid(), "web_token"),
-        (AccessToken::new("t".repeat(2049)), openid(), "web_token"),
-        (AccessToken::new("a\rb"), openid(), "web_token"),
+    let cases: Vec<(WebAccessToken, OpenId, &str)> = vec![
+        (WebAccessToken::new(""), openid(), "web_token"),
+        (WebAccessToken::new("t".repeat(2049)), openid(), "web_token"),
+        (WebAccessToken::new("a\rb"), openid(), "web_token"),
         (web_token(), OpenId::new(""), "openid"),
         (web_token(), OpenId::new("o".repeat(129)), "openid"),
         (web_token(), OpenId::new("o\u{7f}"), "openid"),

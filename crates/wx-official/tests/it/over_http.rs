@@ -8,7 +8,8 @@ use serde_json::json;
 use wiremock::matchers::{body_json, header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 use wx_core::{
-    AccessToken, AppSecret, Error, Lang, ManualClock, MemoryTokenStore, OpenId, RefreshToken, Scope,
+    AppSecret, Error, Lang, ManualClock, MemoryTokenStore, OpenId, RefreshToken, Scope,
+    WebAccessToken,
 };
 use wx_official::{Endpoint, OfficialAccount, TokenMode};
 
@@ -203,19 +204,23 @@ async fn oauth_functions_over_http() {
         .expect("refresh");
     assert_eq!(refreshed.refresh_token.secret(), "REFRESH_TOKEN");
     let user = client
-        .user_info(&AccessToken::new("WEB1"), &OpenId::new("OPENID"), Lang::En)
+        .user_info(
+            &WebAccessToken::new("WEB1"),
+            &OpenId::new("OPENID"),
+            Lang::En,
+        )
         .await
         .expect("user");
     assert_eq!(user.nickname, "\u{14}琦娅🍭");
     assert!(
         client
-            .check_oauth_token(&AccessToken::new("WEB1"), &OpenId::new("OPENID"))
+            .check_oauth_token(&WebAccessToken::new("WEB1"), &OpenId::new("OPENID"))
             .await
             .expect("valid")
     );
     assert!(
         !client
-            .check_oauth_token(&AccessToken::new("WEB-OLD"), &OpenId::new("OPENID"))
+            .check_oauth_token(&WebAccessToken::new("WEB-OLD"), &OpenId::new("OPENID"))
             .await
             .expect("expired")
     );

@@ -11,8 +11,12 @@
 //!   minutes. The state is also bound to a random cookie, so a callback link made in another
 //!   browser is refused (login CSRF).
 //! - `/callback?code=..&state=..` checks the state (a 400 page says whether it expired, was
-//!   forged or is malformed), handles a user who declined (no `code`), exchanges the code,
-//!   fetches the profile and shows it (HTML-escaped: nicknames are user input).
+//!   forged or is malformed; a callback without the login cookie is refused), handles a user who
+//!   declined (no `code`), exchanges the code with the verified state, fetches the profile and
+//!   redirects to `/me`, which shows it (HTML-escaped: nicknames are user input). The callback's
+//!   answers carry `Cache-Control: no-store` and `Referrer-Policy: no-referrer` (its URL holds
+//!   the code), cookies are `__Host-` over HTTPS, and failure pages name what failed, not the
+//!   upstream error text (that goes to the log).
 //!
 //! By default WeChat is the wx sandbox, started in this process on another loopback port; both
 //! base URLs of the client point at it. Its authorize page is a consent page like WeChat's:
@@ -29,8 +33,8 @@ use std::collections::HashMap;
 use std::error::Error as StdError;
 use std::fmt::Write as _;
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::{Query, State};
@@ -48,8 +52,14 @@ use wx_sandbox::{Consent, Sandbox, SandboxServer, UserProfile};
 /// The client this app uses: production transport, in-memory token store (one process).
 pub(crate) type Client = OfficialAccount<ReqwestTransport, MemoryTokenStore>;
 
-/// The login cookie: a random value the state is bound to.
+/// The login cookie: a random value the state is bound to. Over HTTPS it carries the `__Host-`
+/// prefix, so the browser accepts it only with `Secure`, `Path=/` and no `Domain` (no sibling
+/// subdomain can plant one); plain-HTTP development uses the bare name.
 const BINDING_COOKIE: &str = "wx_login";
+/// The session cookie set after the login, naming a profile kept in memory.
+const SESSION_COOKIE: &str = "wx_session";
+/// How long a demo session lasts.
+const SESSION_TTL: Duration = Duration::from_secs(3600);
 /// How long a started login may take.
 const STATE_TTL: Duration = Duration::from_secs(600);
 
@@ -64,6 +74,8 @@ pub(crate) struct Login {
     callback_url: String,
     /// Whether the cookie may only travel over HTTPS.
     secure_cookie: bool,
+    /// The demo's sessions: id -> (profile page, when it ends). A real app has its own.
+    sessions: Mutex<HashMap<String, (String, Instant)>>,
 }
 
 impl Login {
@@ -84,16 +96,54 @@ impl Login {
             signer: StateSigner::new(key, clock)?,
             callback_url: format!("{public_url}/callback"),
             secure_cookie: public_url.starts_with("https://"),
+            sessions: Mutex::default(),
         })
+    }
+
+    /// The name of cookie `base` for this site: `__Host-{base}` over HTTPS.
+    fn cookie_name(&self, base: &str) -> String {
+        if self.secure_cookie {
+            format!("__Host-{base}")
+        } else {
+            base.to_owned()
+        }
+    }
+
+    /// `Set-Cookie` for `name=value` living `max_age` seconds.
+    fn set_cookie(&self, base: &str, value: &str, max_age: u64) -> String {
+        format!(
+            "{}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax{}",
+            self.cookie_name(base),
+            if self.secure_cookie { "; Secure" } else { "" }
+        )
+    }
+
+    /// Keeps `page` for a new session and returns its id.
+    fn start_session(&self, page: String) -> String {
+        let id = hex(&rand::random::<[u8; 16]>());
+        let now = Instant::now();
+        let mut sessions = self.sessions.lock().unwrap_or_else(PoisonError::into_inner);
+        sessions.retain(|_, (_, until)| *until > now);
+        sessions.insert(id.clone(), (page, now + SESSION_TTL));
+        id
+    }
+
+    fn session_page(&self, id: &str) -> Option<String> {
+        let sessions = self.sessions.lock().unwrap_or_else(PoisonError::into_inner);
+        sessions
+            .get(id)
+            .filter(|(_, until)| *until > Instant::now())
+            .map(|(page, _)| page.clone())
     }
 }
 
-/// The web app: `/`, `/login`, `/callback`.
+/// The web app: `/`, `/login`, `/callback`, `/me`.
 pub(crate) fn app(login: Arc<Login>) -> Router {
     Router::new()
         .route("/", get(home))
         .route("/login", get(start_login))
         .route("/callback", get(callback))
+        .route("/me", get(me))
         .with_state(login)
 }
 
@@ -135,22 +185,43 @@ async fn start_login(
             );
         }
     };
-    let cookie = format!(
-        "{BINDING_COOKIE}={binding}; Path=/callback; Max-Age={}; HttpOnly; SameSite=Lax{}",
-        STATE_TTL.as_secs(),
-        if login.secure_cookie { "; Secure" } else { "" }
-    );
+    let cookie = login.set_cookie(BINDING_COOKIE, &binding, STATE_TTL.as_secs());
     ([(header::SET_COOKIE, cookie)], Redirect::to(&url)).into_response()
 }
 
 /// WeChat's redirect back: `?code=..&state=..`, or only `?state=..` when the user declined.
+///
+/// Its URL holds the code, so every answer keeps it out of caches (`Cache-Control: no-store`)
+/// and out of `Referer` headers (`Referrer-Policy: no-referrer`), and a login ends with a
+/// redirect to `/me`: the page the user sees, reloads and bookmarks has no code in its URL.
 async fn callback(
     State(login): State<Arc<Login>>,
     Query(params): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
+    let mut response = callback_answer(&login, &params, &headers).await;
+    let h = response.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    response
+}
+
+async fn callback_answer(
+    login: &Login,
+    params: &HashMap<String, String>,
+    headers: &HeaderMap,
+) -> Response {
     let state = params.get("state").map_or("", String::as_str);
-    let binding = cookie(&headers, BINDING_COOKIE).unwrap_or_default();
+    // No cookie, no login: an empty binding would be no binding at all, and a state without
+    // one proves nothing about the browser presenting it.
+    let Some(binding) =
+        cookie(headers, &login.cookie_name(BINDING_COOKIE)).filter(|b| !b.is_empty())
+    else {
+        return state_error_page(StateError::Forged);
+    };
     let verified = match login.signer.verify_bound(state, binding.as_bytes()) {
         Ok(v) => v,
         Err(e) => return state_error_page(e),
@@ -194,7 +265,7 @@ async fn callback(
         }
     };
 
-    // A real app would now start its own session (set a session cookie) and redirect to `next`.
+    // A real app starts its own session here; the demo keeps the profile page for `/me`.
     let mut body = String::new();
     if user.headimgurl.starts_with("https://") || user.headimgurl.starts_with("http://") {
         let _ = write!(
@@ -215,8 +286,28 @@ async fn callback(
         escape(&next),
         escape(&next),
     );
-    let clear = format!("{BINDING_COOKIE}=; Path=/callback; Max-Age=0; HttpOnly; SameSite=Lax");
-    ([(header::SET_COOKIE, clear)], page("Welcome", &body)).into_response()
+    let session = login.start_session(page("Welcome", &body).0);
+    let mut response = Redirect::to("/me").into_response();
+    let h = response.headers_mut();
+    for cookie in [
+        login.set_cookie(BINDING_COOKIE, "", 0),
+        login.set_cookie(SESSION_COOKIE, &session, SESSION_TTL.as_secs()),
+    ] {
+        if let Ok(v) = HeaderValue::from_str(&cookie) {
+            h.append(header::SET_COOKIE, v);
+        }
+    }
+    response
+}
+
+/// The logged-in page, away from the URL that held the code.
+async fn me(State(login): State<Arc<Login>>, headers: HeaderMap) -> Response {
+    let page =
+        cookie(&headers, &login.cookie_name(SESSION_COOKIE)).and_then(|id| login.session_page(&id));
+    match page {
+        Some(page) => ([(header::CACHE_CONTROL, "no-store")], Html(page)).into_response(),
+        None => Redirect::to("/").into_response(),
+    }
 }
 
 fn state_error_page(e: StateError) -> Response {
@@ -236,8 +327,8 @@ fn state_error_page(e: StateError) -> Response {
     (StatusCode::BAD_REQUEST, page(title, &body)).into_response()
 }
 
-/// A failure page. wx errors hold no secret (no token, no AppSecret, no query string), so
-/// their text may be shown; it is escaped like any other text.
+/// A failure page. It names what failed, never the error's text (an upstream or store message
+/// is for the operator's log, not for the visitor).
 fn error_page(status: StatusCode, title: &str, e: &Error) -> Response {
     let mut text = e.to_string();
     let mut source = e.source();
@@ -245,8 +336,9 @@ fn error_page(status: StatusCode, title: &str, e: &Error) -> Response {
         let _ = write!(text, ": {cause}");
         source = cause.source();
     }
-    let body = format!("<p>{}</p><p><a href=\"/\">Back</a></p>", escape(&text));
-    (status, page(title, &body)).into_response()
+    tracing::warn!(error = %text, "{title}");
+    let body = "<p>Please try again in a moment.</p><p><a href=\"/\">Back</a></p>";
+    (status, page(title, body)).into_response()
 }
 
 fn page(title: &str, body: &str) -> Html<String> {

@@ -133,7 +133,25 @@ struct Hop {
     status: StatusCode,
     location: Option<String>,
     set_cookie: Option<String>,
+    headers: wx_core::reexports::http::HeaderMap,
     body: String,
+}
+
+impl Hop {
+    /// The `name=value` of the cookie `name` this answer sets, if any.
+    fn cookie(&self, name: &str) -> Option<String> {
+        self.headers
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .filter_map(|c| c.split(';').next())
+            .find(|pair| pair.split_once('=').is_some_and(|(k, _)| k == name))
+            .map(str::to_owned)
+    }
+
+    fn header(&self, name: wx_core::reexports::http::HeaderName) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
 }
 
 impl Site {
@@ -151,12 +169,37 @@ impl Site {
         };
         let location = header_text(header::LOCATION);
         let set_cookie = header_text(header::SET_COOKIE);
+        let mut headers = wx_core::reexports::http::HeaderMap::new();
+        for (name, value) in response.headers() {
+            headers.append(
+                name.as_str()
+                    .parse::<wx_core::reexports::http::HeaderName>()
+                    .expect("a header name"),
+                value
+                    .to_str()
+                    .expect("ASCII header")
+                    .parse()
+                    .expect("a value"),
+            );
+        }
         Hop {
             status: response.status(),
             location,
             set_cookie,
+            headers,
             body: response.text().await.expect("a text body"),
         }
+    }
+
+    /// The callback, then (it redirects away from the URL holding the code) `/me` with the
+    /// session cookie it set: the callback's answer and the profile page.
+    async fn finish_login(&self, callback: &str, cookie: &str) -> (Hop, Hop) {
+        let hop = self.get(callback, Some(cookie)).await;
+        assert_eq!(hop.status, StatusCode::SEE_OTHER, "{}", hop.body);
+        assert_eq!(hop.location.as_deref(), Some("/me"));
+        let session = hop.cookie("wx_session").expect("a session cookie");
+        let me = self.get(&format!("{}/me", self.base), Some(&session)).await;
+        (hop, me)
     }
 
     /// `/login`, then the authorize page: the cookie `name=value` and the callback URL.
@@ -208,8 +251,9 @@ async fn oauth_login_walks_login_authorize_callback_over_http() {
     );
 
     let (cookie, callback) = site.start_login("/orders/42").await;
-    let profile = site.get(&callback, Some(&cookie)).await;
+    let (hop, profile) = site.finish_login(&callback, &cookie).await;
     assert_eq!(profile.status, StatusCode::OK, "{}", profile.body);
+    assert_eq!(profile.header(header::CACHE_CONTROL), Some("no-store"));
     assert!(
         profile
             .body
@@ -224,12 +268,14 @@ async fn oauth_login_walks_login_authorize_callback_over_http() {
         profile.body.contains("<a href=\"/orders/42\">"),
         "the return path"
     );
-    assert!(
-        profile
-            .set_cookie
-            .is_some_and(|c| c.starts_with("wx_login=;") && c.contains("Max-Age=0")),
+    assert_eq!(
+        hop.cookie("wx_login").as_deref(),
+        Some("wx_login="),
         "the binding cookie is cleared"
     );
+    // Issue 19 (Info): the URL that holds the code is kept out of caches and `Referer`.
+    assert_eq!(hop.header(header::CACHE_CONTROL), Some("no-store"));
+    assert_eq!(hop.header(header::REFERRER_POLICY), Some("no-referrer"));
     assert_eq!(site.sandbox.count(paths::CODE_EXCHANGE), 1);
     assert_eq!(site.sandbox.count(paths::USERINFO), 1);
     assert_eq!(
@@ -257,11 +303,11 @@ async fn oauth_login_walks_login_authorize_callback_over_http() {
 async fn oauth_login_with_idempotent_exchange_does_not_log_a_leaked_code_in_elsewhere() {
     let site = site_with(|b| b.idempotent_code_exchange(Duration::from_secs(60))).await;
     let (victim_cookie, victim_callback) = site.start_login("/orders/42").await;
-    let profile = site.get(&victim_callback, Some(&victim_cookie)).await;
+    let (_, profile) = site.finish_login(&victim_callback, &victim_cookie).await;
     assert_eq!(profile.status, StatusCode::OK, "{}", profile.body);
     assert!(profile.body.contains("<dd id=\"openid\">o-eve</dd>"));
     // The victim's reload (the double redirect) is answered from the store.
-    let reload = site.get(&victim_callback, Some(&victim_cookie)).await;
+    let (_, reload) = site.finish_login(&victim_callback, &victim_cookie).await;
     assert_eq!(reload.status, StatusCode::OK, "{}", reload.body);
     assert_eq!(site.sandbox.count(paths::CODE_EXCHANGE), 1);
 
@@ -285,6 +331,7 @@ async fn oauth_login_with_idempotent_exchange_does_not_log_a_leaked_code_in_else
         )
         .await;
     assert!(!replay.body.contains("o-eve"), "{}", replay.body);
+    assert!(replay.cookie("wx_session").is_none(), "no session");
     assert_eq!(replay.status, StatusCode::BAD_REQUEST, "{}", replay.body);
     assert!(replay.body.contains("already used"), "{}", replay.body);
     assert_eq!(
@@ -299,8 +346,13 @@ async fn oauth_login_refuses_bad_states_before_using_the_code() {
     let site = site().await;
     let (cookie, callback) = site.start_login("/").await;
 
-    // The callback link opened in another browser (no cookie, or another one): forged.
-    for other in [None, Some("wx_login=00112233445566778899aabbccddeeff")] {
+    // The callback link opened in another browser (no cookie, an empty one, or another one):
+    // forged.
+    for other in [
+        None,
+        Some("wx_login="),
+        Some("wx_login=00112233445566778899aabbccddeeff"),
+    ] {
         let hop = site.get(&callback, other).await;
         assert_eq!(hop.status, StatusCode::BAD_REQUEST);
         assert!(hop.body.contains("forged"), "{}", hop.body);
@@ -395,4 +447,44 @@ async fn custom_store_writes_tokens_readable_by_the_owner_only() {
         .mode();
     assert_eq!(mode & 0o777, 0o600, "{mode:o}");
     std::fs::remove_dir_all(&dir).expect("clean up");
+}
+
+/// Issue 19 (Info): an unbound state (an empty binding is no binding) is refused without the
+/// cookie; `/me` without a session goes home; a failure page shows no upstream text.
+#[tokio::test]
+async fn oauth_login_needs_its_cookie_and_hides_upstream_errors() {
+    let site = site().await;
+    // A state issued without a binding (as a missing cookie used to verify it).
+    let signer = wx_official::StateSigner::new(&[42; 32], Arc::new(site.clock.clone()))
+        .expect("the app's key");
+    let unbound = signer
+        .issue(Some("/"), Duration::from_secs(600))
+        .expect("state");
+    let hop = site
+        .get(
+            &format!("{}/callback?code=CODE&state={unbound}", site.base),
+            None,
+        )
+        .await;
+    assert_eq!(hop.status, StatusCode::BAD_REQUEST);
+    assert_eq!(hop.header(header::REFERRER_POLICY), Some("no-referrer"));
+    assert_eq!(site.sandbox.count(paths::CODE_EXCHANGE), 0);
+
+    let me = site
+        .get(&format!("{}/me", site.base), Some("wx_session=nope"))
+        .await;
+    assert_eq!(me.status, StatusCode::SEE_OTHER);
+    assert_eq!(me.location.as_deref(), Some("/"));
+
+    // A gateway error upstream: the page says the login failed, not what the gateway said.
+    site.sandbox
+        .faults()
+        .script_for(paths::CODE_EXCHANGE, [wx_sandbox::Fault::Status(502)]);
+    let (cookie, callback) = site.start_login("/").await;
+    let hop = site.get(&callback, Some(&cookie)).await;
+    assert_eq!(hop.status, StatusCode::BAD_GATEWAY, "{}", hop.body);
+    assert!(hop.body.contains("WeChat login failed"), "{}", hop.body);
+    for upstream in ["502", "oauth2", "status"] {
+        assert!(!hop.body.contains(upstream), "{upstream}: {}", hop.body);
+    }
 }

@@ -82,4 +82,9 @@ out=$(cargo run -q --example publish_article)
 printf '%s\n' "$out"
 grep -q "article URL: https://mp.weixin.qq.com/s/" <<<"$out" || { echo "error: publish_article printed no article URL" >&2; exit 1; }
 
+if [ -f examples/campaign.rs ]; then
+  step "the account example: cargo run --example campaign (QR scan, tag, welcome, tag members)"
+  cargo run -q --example campaign
+fi
+
 step "all checks passed"

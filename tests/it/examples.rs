@@ -488,3 +488,18 @@ async fn oauth_login_needs_its_cookie_and_hides_upstream_errors() {
         assert!(!hop.body.contains(upstream), "{upstream}: {}", hop.body);
     }
 }
+
+#[path = "../../examples/campaign.rs"]
+#[allow(dead_code)] // its `main` is not called here
+mod campaign;
+
+#[tokio::test]
+async fn campaign_tags_and_welcomes_the_user_who_scans_the_code() {
+    let outcome = campaign::run(false).await.expect("the campaign runs");
+    assert_eq!(outcome.reply.as_deref(), Some(campaign::WELCOME));
+    assert_eq!(
+        outcome.members,
+        vec![wx_core::OpenId::new(campaign::OPENID)]
+    );
+    campaign::check(&outcome).expect("every promise kept");
+}

@@ -87,4 +87,11 @@ if [ -f examples/campaign.rs ]; then
   cargo run -q --example campaign
 fi
 
+step "cargo run --example notify (template message + customer-service follow-up on the sandbox)"
+out=$(cargo run -q --example notify)
+printf '%s\n' "$out"
+for s in "template message sent" "TEMPLATESENDJOBFINISH" "customer-service message sent" "\[template message\]" "\[Custom text\]"; do
+  grep -q "$s" <<<"$out" || { echo "error: notify did not report '$s'" >&2; exit 1; }
+done
+
 step "all checks passed"

@@ -23,6 +23,10 @@ pub(crate) mod oauth_login;
 #[allow(dead_code)]
 mod custom_store;
 
+#[path = "../../examples/notify.rs"]
+#[allow(dead_code)] // its `main` is not called here
+mod notify;
+
 #[path = "../../examples/mock_testing.rs"]
 #[allow(dead_code)]
 mod mock_testing;
@@ -48,6 +52,27 @@ async fn quickstart_walks_every_step_on_the_sandbox() {
         assert!(text.contains(step), "no {step:?} in:\n{text}");
     }
     assert!(text.contains("still 1 request to /cgi-bin/token"), "{text}");
+}
+
+#[tokio::test]
+async fn notify_delivers_the_template_message_and_the_follow_up() {
+    let mut lines = Vec::new();
+    let outcome = notify::run(&mut |line| lines.push(line)).await;
+    let text = lines.join("\n");
+    if let Err(e) = outcome {
+        panic!("notify failed: {e}\n{text}");
+    }
+    for step in [
+        "template message sent: msgid",
+        "TEMPLATESENDJOBFINISH msgid",
+        "status success",
+        "customer-service message sent",
+        "the user's inbox (2 messages)",
+        "[template message] 订单发货通知 (character_string2=SF1234567890, thing1=咖啡豆 1 kg",
+        "[Custom text] Your parcel SF1234567890 left our warehouse",
+    ] {
+        assert!(text.contains(step), "no {step:?} in:\n{text}");
+    }
 }
 
 const APPID: &str = "wx00000000000000a1";

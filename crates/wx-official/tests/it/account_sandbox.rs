@@ -360,6 +360,20 @@ async fn qr_codes_are_scanned_by_simulated_users_and_temporary_ones_expire() {
         SandboxError::UnknownTicket
     );
 
+    // A string scene of digits stays a string scene.
+    s.sandbox.set_following(APPID, BOB, false).expect("known");
+    let digits = s
+        .client
+        .send(&qrcode::Create::temporary(Scene::Str("2026".into()), 60))
+        .await
+        .expect("created");
+    s.sandbox
+        .scan_qr(APPID, BOB, &digits.ticket)
+        .await
+        .expect("scanned");
+    let bob = s.client.send(&user::Info::new(BOB)).await.expect("follows");
+    assert_eq!((bob.qr_scene, bob.qr_scene_str.as_str()), (Some(0), "2026"));
+
     // The pitfall: a flat `action_info.scene_id` is silently scene 0 (`qrscene_0`).
     let flat = raw(
         &s,

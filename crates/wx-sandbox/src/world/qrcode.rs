@@ -30,6 +30,8 @@ const MAX_SCENE_STR_CHARS: usize = 64;
 /// An issued code: the scene its scans push, and the end of a temporary code's life.
 struct QrTicket {
     scene: String,
+    /// A `QR_SCENE` / `QR_LIMIT_SCENE` code (else a string scene, even one of digits).
+    numeric: bool,
     expires_at: Option<SystemTime>,
 }
 
@@ -95,6 +97,7 @@ impl World {
             ticket.clone(),
             QrTicket {
                 scene,
+                numeric,
                 expires_at: expire.map(|e| c.now + Duration::from_secs(e)),
             },
         );
@@ -124,7 +127,7 @@ impl Sandbox {
         ticket: &str,
     ) -> Result<PushReport, SandboxError> {
         let now = self.clock().now();
-        let scene = {
+        let (scene, numeric) = {
             let mut world = self.world();
             let app = world.app_mut(appid).ok_or(SandboxError::UnknownApp)?;
             let code = app
@@ -136,9 +139,20 @@ impl Sandbox {
             if code.expires_at.is_some_and(|end| now >= end) {
                 return Err(SandboxError::TicketExpired);
             }
-            code.scene.clone()
+            (code.scene.clone(), code.numeric)
         };
-        self.act(appid, openid, UserAction::scan(scene, ticket))
-            .await
+        let report = self
+            .act(appid, openid, UserAction::scan(scene.clone(), ticket))
+            .await?;
+        // The follow records the scene by the code's kind: a string scene of digits is still
+        // `qr_scene_str` (the scan hook reads digits as a numeric scene).
+        if !numeric && report.fields.get("Event") == Some("subscribe") {
+            let mut world = self.world();
+            if let Some(f) = world.app_mut(appid).and_then(|a| a.follower_mut(openid)) {
+                f.qr_scene = 0;
+                f.qr_scene_str = scene;
+            }
+        }
+        Ok(report)
     }
 }

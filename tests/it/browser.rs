@@ -146,6 +146,19 @@ async fn text_of(c: &Client, id: &str) -> String {
         .expect("its text")
 }
 
+/// Waits until the browser shows a page at `path`.
+async fn wait_for_path(c: &Client, path: &str) {
+    let deadline = Instant::now() + PAGE;
+    loop {
+        let now = c.current_url().await.map(|u| u.path().to_owned());
+        if now.as_deref().ok() == Some(path) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "never reached {path}: {now:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 async fn heading(c: &Client) -> String {
     c.wait()
         .at_most(PAGE)
@@ -211,6 +224,9 @@ async fn oauth_login_clicked_through_in_headless_chromium() {
     assert_eq!(text_of(&c, "nickname").await, "Ming 小明 <sandbox user>");
     screenshot(&c, "consent.png").await;
     click(&c, Locator::Id("allow")).await;
+    // The consent page shows the nickname too: wait until the login landed on `/me` (the
+    // callback redirects there, away from the URL that holds the code).
+    wait_for_path(&c, "/me").await;
     assert_eq!(text_of(&c, "nickname").await, "Ming 小明 <sandbox user>");
     assert_eq!(text_of(&c, "openid").await, "o-demo-ming");
     assert_eq!(heading(&c).await, "Welcome");

@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 use wiremock::matchers::{method, path, query_param};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 use wx_core::{AppId, AppSecret, TokenKey, TokenKind};
-use wx_official::OfficialAccount;
+use wx_official::{Builder, OfficialAccount};
 use wx_redis::RedisTokenStore;
 use wx_reqwest::ReqwestTransport;
 
@@ -72,13 +72,21 @@ pub(crate) async fn client(
     appid: &str,
     lease_ttl: Duration,
 ) -> Client {
+    client_with(redis_url, api_base, appid, |b| b.lease_ttl(lease_ttl)).await
+}
+
+/// [`client`] with the options `options` sets.
+pub(crate) async fn client_with(
+    redis_url: &str,
+    api_base: &str,
+    appid: &str,
+    options: impl FnOnce(Builder) -> Builder,
+) -> Client {
     let store = RedisTokenStore::connect(redis_url)
         .await
         .expect("connect to the test redis-server");
     let transport = ReqwestTransport::new().expect("a reqwest client");
-    OfficialAccount::builder(appid, AppSecret::new(SECRET))
-        .api_base(api_base)
-        .lease_ttl(lease_ttl)
+    options(OfficialAccount::builder(appid, AppSecret::new(SECRET)).api_base(api_base))
         .build(transport, store)
         .expect("valid client options")
 }
@@ -190,6 +198,10 @@ impl ChildConfig {
 
     pub(crate) async fn client(&self, lease_ttl: Duration) -> Client {
         client(&self.redis_url, &self.api_base, &self.appid, lease_ttl).await
+    }
+
+    pub(crate) async fn client_with(&self, options: impl FnOnce(Builder) -> Builder) -> Client {
+        client_with(&self.redis_url, &self.api_base, &self.appid, options).await
     }
 }
 

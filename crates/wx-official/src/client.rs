@@ -16,7 +16,7 @@ use wx_core::{
 use crate::endpoint::{Auth, Endpoint};
 use crate::request::{FromResponse, Request};
 use crate::retry::RetryPolicy;
-use crate::token::{FetchFuture, Fetched, TokenManager, TokenPolicy, owner_id};
+use crate::token::{FetchFuture, Fetched, Miss, TokenManager, TokenPolicy, owner_id};
 
 /// WeChat's API host.
 pub const DEFAULT_API_BASE: &str = "https://api.weixin.qq.com";
@@ -42,6 +42,15 @@ const MAX_WAIT: Duration = Duration::from_secs(3600);
 
 /// Default bound on one token-store operation (see [`Builder::store_timeout`]).
 const DEFAULT_STORE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The longest [`Builder::local_token_max_age`]: a process-local copy of a token must stop
+/// being served well before WeChat stops accepting a replaced token (5 minutes after the new
+/// one is issued), with room for a refresh that took its whole lease (the fetch that replaced
+/// it may have been issued up to a lease TTL, 20 s by default, before it reached the store).
+pub const MAX_LOCAL_TOKEN_AGE: Duration = Duration::from_secs(60);
+
+/// Default of [`Builder::local_token_max_age`].
+pub const DEFAULT_LOCAL_TOKEN_AGE: Duration = Duration::from_secs(10);
 
 pub(crate) const MAX_APPID_LEN: usize = 64;
 pub(crate) const MAX_SECRET_LEN: usize = 256;
@@ -220,6 +229,7 @@ pub struct Builder {
     refresh_ahead: bool,
     consumer_only: bool,
     code_window: Option<Duration>,
+    local_max_age: Duration,
 }
 
 impl Builder {
@@ -243,6 +253,7 @@ impl Builder {
             refresh_ahead: false,
             consumer_only: false,
             code_window: None,
+            local_max_age: DEFAULT_LOCAL_TOKEN_AGE,
         }
     }
 
@@ -347,6 +358,24 @@ impl Builder {
         self
     }
 
+    /// How long this process serves its own copy of the base token and the JS-SDK ticket
+    /// without reading the store (default [`DEFAULT_LOCAL_TOKEN_AGE`], 10 s; at most
+    /// [`MAX_LOCAL_TOKEN_AGE`], 60 s; zero: every call reads the store).
+    ///
+    /// A warm [`access_token`](OfficialAccount::access_token) then costs a lock and a copy
+    /// instead of a store round trip (a Redis `GET`), so a fleet's store load no longer grows
+    /// with its call rate. The copy is taken from the store or from this process's own fetch
+    /// and served while it is younger than this and outside the expiry margin; a token WeChat
+    /// rejects is dropped from it at once (and the call retried once, as always), and a token
+    /// this process fetches replaces it at once. A token another process stores is picked up
+    /// within this bound. That is safe because WeChat keeps a replaced base token valid for 5
+    /// minutes; should a token be revoked some other way, the first call that meets the
+    /// rejection recovers it.
+    pub fn local_token_max_age(mut self, max_age: Duration) -> Self {
+        self.local_max_age = max_age;
+        self
+    }
+
     /// Idempotent code exchange (default off): the result of
     /// [`exchange_code_for`](OfficialAccount::exchange_code_for) is kept in the store for
     /// `window` (at most the web token's lifetime and the state's), for that callback only: the
@@ -373,7 +402,8 @@ impl Builder {
     /// query or fragment; a
     /// duration out of range: an expiry margin over 1 hour, a cooldown over 24 hours, a zero
     /// or over-1-hour request deadline, lease TTL or store timeout, a lease wait over 1 hour;
-    /// an idempotent-exchange window under one second or over [`MAX_CODE_EXCHANGE_WINDOW`].
+    /// an idempotent-exchange window under one second or over [`MAX_CODE_EXCHANGE_WINDOW`]; a
+    /// local token age over [`MAX_LOCAL_TOKEN_AGE`].
     pub fn build<T, S>(self, transport: T, store: S) -> Result<OfficialAccount<T, S>>
     where
         T: HttpTransport + 'static,
@@ -442,6 +472,13 @@ impl Builder {
                 MAX_WAIT,
                 "must be at most 1 hour",
             ),
+            (
+                "local_token_max_age",
+                self.local_max_age,
+                true,
+                MAX_LOCAL_TOKEN_AGE,
+                "must be at most 60 s, well inside WeChat's 5-minute grace for a replaced token",
+            ),
         ] {
             if !zero_ok && value.is_zero() {
                 return Err(InvalidInput::new(argument, "must be greater than zero").into());
@@ -478,6 +515,7 @@ impl Builder {
                 store_timeout,
                 refresh_ahead: self.refresh_ahead,
                 consumer_only: self.consumer_only,
+                local_max_age: self.local_max_age,
             },
             Arc::from(self.prefix.as_str()),
             self.appid.clone(),
@@ -667,7 +705,8 @@ where
     /// - [`Error::Transport`], [`Error::HttpStatus`], [`Error::Decode`] after retries;
     ///   [`Error::Deadline`] when the call outlives the request deadline.
     pub async fn access_token(&self) -> Result<AccessToken> {
-        // The hot path: a fresh token in the store, without span, deadline or fetch closure.
+        // The hot path: a fresh token in the local copy or the store, without span, deadline or
+        // fetch closure.
         let stored = match self.inner.tokens.read_fresh(&self.inner.base_key).await? {
             Ok(token) => return Ok(AccessToken::new(token.into_secret())),
             Err(stored) => stored,
@@ -928,10 +967,7 @@ where
     }
 
     /// The base token; `stored` is the store's answer when the caller has read it already.
-    async fn base_token_after_read(
-        &self,
-        stored: Option<Option<StoredToken>>,
-    ) -> Result<AccessToken> {
+    async fn base_token_after_read(&self, stored: Option<Miss>) -> Result<AccessToken> {
         let this = self.clone();
         let fetch =
             move || -> FetchFuture { Box::pin(async move { this.fetch_base_token(false).await }) };

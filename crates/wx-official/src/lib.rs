@@ -15,8 +15,9 @@ mod url_check;
 pub use authorize::{AuthorizeUrl, MAX_REDIRECT_URI_LEN, MAX_STATE_LEN};
 pub use batch::{BatchPage, MAX_BATCH_COUNT};
 pub use client::{
-    Builder, DEFAULT_API_BASE, DEFAULT_OPEN_BASE, DynOfficialAccount, MAX_CODE_EXCHANGE_WINDOW,
-    OfficialAccount, STABLE_FORCE_REFRESH_DAILY_LIMIT, STABLE_FORCE_REFRESH_SPACING, TokenMode,
+    Builder, DEFAULT_API_BASE, DEFAULT_LOCAL_TOKEN_AGE, DEFAULT_OPEN_BASE, DynOfficialAccount,
+    MAX_CODE_EXCHANGE_WINDOW, MAX_LOCAL_TOKEN_AGE, OfficialAccount,
+    STABLE_FORCE_REFRESH_DAILY_LIMIT, STABLE_FORCE_REFRESH_SPACING, TokenMode,
 };
 pub use endpoint::{Auth, Endpoint};
 pub use jssdk::JsSdkConfig;

@@ -54,12 +54,14 @@ use wx_core::{
 
 mod bounded;
 mod lease;
+mod local;
 mod outcome;
 #[cfg(test)]
 mod tests;
 
 pub(crate) use bounded::BoundedStore;
 use lease::FlightGuard;
+use local::{Generation, LocalCache};
 use outcome::wait;
 
 /// How long a cooldown lasts when `now + cooldown` does not fit the clock (about 34,000 years;
@@ -91,11 +93,23 @@ pub(crate) struct TokenPolicy {
     /// Never fetch: only read the shared store.
     pub(crate) consumer_only: bool,
     /// The longest one store operation may take before it fails as a [`StoreError`].
+    ///
+    /// [`StoreError`]: wx_core::StoreError
     pub(crate) store_timeout: Duration,
+    /// How long a process-local copy of a managed credential is served without reading the
+    /// store (see [`local`]); zero: every read goes to the store.
+    pub(crate) local_max_age: Duration,
 }
 
 type Outcome = std::result::Result<StoredToken, Arc<Error>>;
 type FlightRx = watch::Receiver<Option<Outcome>>;
+
+/// What [`TokenManager::read_fresh`] read when it found no servable value: the store's value,
+/// and the local generation from before the read.
+pub(crate) struct Miss {
+    stored: Option<StoredToken>,
+    seen: Generation,
+}
 
 /// Per-kind state: the refresh in flight and the cooldown.
 struct Slot {
@@ -119,6 +133,7 @@ struct Shared<S> {
     prefix: Arc<str>,
     appid: AppId,
     slots: Mutex<HashMap<TokenKind, Arc<Slot>>>,
+    local: LocalCache,
 }
 
 /// Cached, single-flight, store-shared values keyed by [`TokenKind`]. Clones share everything.
@@ -192,6 +207,7 @@ impl<S: TokenStore + 'static> TokenManager<S> {
                     timeout: policy.store_timeout,
                 },
                 clock,
+                local: LocalCache::new(policy.local_max_age),
                 policy,
                 prefix,
                 appid,
@@ -264,19 +280,39 @@ impl<S: TokenStore + 'static> TokenManager<S> {
         fresh_with_margin(token, now, margin)
     }
 
-    /// Step 1 of [`get`](Self::get) alone, for the hot path of a managed credential: reads
-    /// `key` and returns `Ok(token)` when it is fresh (outside the margin), otherwise
-    /// `Err(what was read)` to hand to [`get_after_read`](Self::get_after_read), so a miss
-    /// costs no second store read.
+    /// Whether a managed credential may be served as it is, without the refresh logic:
+    /// outside the margin, or (consumer-only) unexpired.
+    fn servable(&self, token: &StoredToken, now: SystemTime) -> bool {
+        let policy = &self.shared.policy;
+        if policy.consumer_only {
+            !token.is_expired_at(now)
+        } else {
+            fresh_with_margin(token, now, policy.margin)
+        }
+    }
+
+    /// Step 1 of [`get`](Self::get) alone, for the hot path of a managed credential: the local
+    /// copy when it is young enough and servable, otherwise the store's value of `key` when it
+    /// is; else `Err(what was read)` to hand to [`get_after_read`](Self::get_after_read), so a
+    /// miss costs no second store read.
     pub(crate) async fn read_fresh(
         &self,
         key: &TokenKey,
-    ) -> Result<std::result::Result<StoredToken, Option<StoredToken>>> {
-        let token = self.shared.store.get(key).await?;
+    ) -> Result<std::result::Result<StoredToken, Miss>> {
+        let kind = key.kind();
         let now = self.now();
-        Ok(match token {
-            Some(t) if fresh_with_margin(&t, now, self.shared.policy.margin) => Ok(t),
-            other => Err(other),
+        let seen = match self.shared.local.get(kind, now, |t| self.servable(t, now)) {
+            Ok(token) => return Ok(Ok(token)),
+            Err(seen) => seen,
+        };
+        let stored = self.shared.store.get(key).await?;
+        let now = self.now();
+        Ok(match stored {
+            Some(t) if self.servable(&t, now) => {
+                self.shared.local.keep(kind, seen, &t, now);
+                Ok(t)
+            }
+            stored => Err(Miss { stored, seen }),
         })
     }
 
@@ -286,15 +322,21 @@ impl<S: TokenStore + 'static> TokenManager<S> {
     where
         F: FnOnce() -> FetchFuture + Send + 'static,
     {
-        let stored = self.shared.store.get(&self.key(kind)).await?;
-        self.get_after_read(kind, stored, fetch).await
+        let now = self.now();
+        if let Ok(token) = self.shared.local.get(kind, now, |t| self.servable(t, now)) {
+            return Ok(token);
+        }
+        match self.read_fresh(&self.key(kind)).await? {
+            Ok(token) => Ok(token),
+            Err(miss) => self.get_after_read(kind, miss, fetch).await,
+        }
     }
 
-    /// [`get`](Self::get) after its store read: `stored` is what the store held for `kind`.
+    /// [`get`](Self::get) after [`read_fresh`](Self::read_fresh) found no servable value.
     pub(crate) async fn get_after_read<F>(
         &self,
         kind: &TokenKind,
-        stored: Option<StoredToken>,
+        miss: Miss,
         fetch: F,
     ) -> Result<StoredToken>
     where
@@ -302,9 +344,12 @@ impl<S: TokenStore + 'static> TokenManager<S> {
     {
         let slot = self.slot(kind, false);
         let policy = &self.shared.policy;
-        if let Some(token) = stored {
+        if let Some(token) = miss.stored {
             let now = self.now();
             if policy.consumer_only || self.is_fresh(&slot, &token, now) {
+                if self.servable(&token, now) {
+                    self.shared.local.keep(kind, miss.seen, &token, now);
+                }
                 return Ok(token);
             }
             if policy.refresh_ahead && !token.is_expired_at(now) {
@@ -369,14 +414,21 @@ impl<S: TokenStore + 'static> TokenManager<S> {
         }
     }
 
-    /// Removes the stored value of `kind` if it still is `rejected` (WeChat refused it).
-    /// Returns whether it did; `false` means someone already replaced it.
+    /// Removes the stored value of `kind` if it still is `rejected` (WeChat refused it), and
+    /// the local copy if it holds it. Returns whether the stored value was removed; `false`
+    /// means someone already replaced it.
     pub(crate) async fn invalidate(&self, kind: &TokenKind, rejected: &str) -> Result<bool> {
-        Ok(self
+        let local = &self.shared.local;
+        local.drop_rejected(kind, rejected);
+        let dropped = self
             .shared
             .store
             .compare_and_delete(&self.key(kind), rejected)
-            .await?)
+            .await;
+        // Again after the store let go of it: a reader that read it before the
+        // compare-and-delete, and noted its generation after the first drop, must not keep it.
+        local.drop_rejected(kind, rejected);
+        Ok(dropped?)
     }
 
     /// Refuses when `kind` is in a fetch cooldown.
@@ -432,6 +484,7 @@ impl<S: TokenStore + 'static> TokenManager<S> {
         let (tx, rx) = watch::channel(None);
         state.flight = Some(rx.clone());
         drop(state);
+        let seen = self.shared.local.generation(slot.key.kind());
 
         let span = tracing::info_span!("wx.token_refresh", kind = %slot.key.kind(), force);
         let (manager, slot) = (self.clone(), slot.clone());
@@ -448,7 +501,15 @@ impl<S: TokenStore + 'static> TokenManager<S> {
                     let mut state = lock(&slot.state);
                     state.flight = None;
                     match &outcome {
-                        Ok(_) => state.cooldown = None,
+                        Ok(token) => {
+                            state.cooldown = None;
+                            if !slot.one_off {
+                                // What this process fetched (or found stored under the lease)
+                                // replaces the local copy at once.
+                                let local = &manager.shared.local;
+                                local.keep(slot.key.kind(), seen, token, manager.now());
+                            }
+                        }
                         Err(e) => {
                             if let Some(cause) = cooldown_cause(e).filter(|_| !slot.one_off) {
                                 let cooldown = manager.shared.policy.cooldown;

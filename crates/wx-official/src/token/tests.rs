@@ -19,6 +19,7 @@ fn policy() -> TokenPolicy {
         refresh_ahead: false,
         consumer_only: false,
         store_timeout: Duration::from_secs(5),
+        local_max_age: Duration::from_secs(10),
     }
 }
 
@@ -289,46 +290,14 @@ async fn a_store_outage_fails_closed_without_fetching() {
     );
 }
 
-/// A store whose `try_acquire_lease` never answers until `hang` is cleared.
-struct HangingLease {
-    inner: MemoryTokenStore,
-    hang: std::sync::atomic::AtomicBool,
-}
-
-#[async_trait::async_trait]
-impl TokenStore for HangingLease {
-    async fn get(&self, key: &TokenKey) -> std::result::Result<Option<StoredToken>, StoreError> {
-        self.inner.get(key).await
-    }
-    async fn set(&self, key: &TokenKey, t: StoredToken) -> std::result::Result<(), StoreError> {
-        self.inner.set(key, t).await
-    }
-    async fn delete(&self, key: &TokenKey) -> std::result::Result<(), StoreError> {
-        self.inner.delete(key).await
-    }
-    async fn try_acquire_lease(
-        &self,
-        key: &TokenKey,
-        owner: &str,
-        ttl: Duration,
-    ) -> std::result::Result<bool, StoreError> {
-        if self.hang.load(Ordering::SeqCst) {
-            std::future::pending::<()>().await;
-        }
-        self.inner.try_acquire_lease(key, owner, ttl).await
-    }
-}
-
 /// One store operation that never returns fails as a store error naming it after the store
 /// timeout, and does not wedge the refresh that later callers join.
 #[tokio::test]
 async fn a_hung_store_operation_is_bounded_and_does_not_wedge_the_kind() {
     let clock = ManualClock::starting_now();
     let shared: SharedClock = Arc::new(clock.clone());
-    let store = Arc::new(HangingLease {
-        inner: MemoryTokenStore::with_clock(shared.clone()),
-        hang: std::sync::atomic::AtomicBool::new(true),
-    });
+    let store = TestStore::new(&clock);
+    store.hang_lease.store(true, Ordering::SeqCst);
     let m = TokenManager::new(
         store.clone(),
         shared,
@@ -356,7 +325,7 @@ async fn a_hung_store_operation_is_bounded_and_does_not_wedge_the_kind() {
         0,
         "no fetch without the lease"
     );
-    store.hang.store(false, Ordering::SeqCst);
+    store.hang_lease.store(false, Ordering::SeqCst);
     let t = m
         .get(&TokenKind::AccessToken, counting(&calls, "T1", 7200))
         .await
@@ -401,4 +370,334 @@ async fn a_cooldown_past_the_clock_keeps_the_error_and_holds() {
         0,
         "no fetch during the cooldown"
     );
+}
+/// A memory store that counts the reads reaching it and whose `try_acquire_lease` never
+/// answers while `hang_lease` is set (leases and compare-and-delete are the memory store's own).
+struct TestStore {
+    inner: MemoryTokenStore,
+    gets: AtomicUsize,
+    hang_lease: std::sync::atomic::AtomicBool,
+}
+
+impl TestStore {
+    fn new(clock: &ManualClock) -> Arc<Self> {
+        Arc::new(TestStore {
+            inner: MemoryTokenStore::with_clock(Arc::new(clock.clone())),
+            gets: AtomicUsize::new(0),
+            hang_lease: std::sync::atomic::AtomicBool::new(false),
+        })
+    }
+
+    fn gets(&self) -> usize {
+        self.gets.swap(0, Ordering::SeqCst)
+    }
+}
+
+#[async_trait::async_trait]
+impl TokenStore for TestStore {
+    async fn get(&self, key: &TokenKey) -> std::result::Result<Option<StoredToken>, StoreError> {
+        self.gets.fetch_add(1, Ordering::SeqCst);
+        self.inner.get(key).await
+    }
+    async fn set(&self, key: &TokenKey, t: StoredToken) -> std::result::Result<(), StoreError> {
+        self.inner.set(key, t).await
+    }
+    async fn delete(&self, key: &TokenKey) -> std::result::Result<(), StoreError> {
+        self.inner.delete(key).await
+    }
+    async fn compare_and_delete(
+        &self,
+        key: &TokenKey,
+        expected: &str,
+    ) -> std::result::Result<bool, StoreError> {
+        self.inner.compare_and_delete(key, expected).await
+    }
+    async fn try_acquire_lease(
+        &self,
+        key: &TokenKey,
+        owner: &str,
+        ttl: Duration,
+    ) -> std::result::Result<bool, StoreError> {
+        if self.hang_lease.load(Ordering::SeqCst) {
+            std::future::pending::<()>().await;
+        }
+        self.inner.try_acquire_lease(key, owner, ttl).await
+    }
+    async fn release_lease(
+        &self,
+        key: &TokenKey,
+        owner: &str,
+    ) -> std::result::Result<(), StoreError> {
+        self.inner.release_lease(key, owner).await
+    }
+}
+
+/// A manager of one "process" on the shared `store`.
+fn member(
+    clock: &ManualClock,
+    store: &Arc<TestStore>,
+    policy: TokenPolicy,
+) -> TokenManager<Arc<TestStore>> {
+    TokenManager::new(
+        store.clone(),
+        Arc::new(clock.clone()),
+        policy,
+        Arc::from("wx"),
+        AppId::new("wxapp"),
+    )
+}
+
+async fn value(
+    m: &TokenManager<Arc<TestStore>>,
+    kind: &TokenKind,
+    calls: &Arc<AtomicUsize>,
+    v: &'static str,
+) -> String {
+    m.get(kind, counting(calls, v, 7200))
+        .await
+        .expect("a value")
+        .into_secret()
+}
+
+#[tokio::test]
+async fn a_warm_read_reads_no_store_until_the_age_bound() {
+    let clock = ManualClock::starting_now();
+    let store = TestStore::new(&clock);
+    let m = member(&clock, &store, policy());
+    let calls = Arc::new(AtomicUsize::new(0));
+    for kind in [TokenKind::AccessToken, TokenKind::JsapiTicket] {
+        assert_eq!(value(&m, &kind, &calls, "T1").await, "T1");
+        store.gets();
+        for _ in 0..100 {
+            assert_eq!(value(&m, &kind, &calls, "T2").await, "T1");
+        }
+        let key = m.key(&kind);
+        for _ in 0..100 {
+            assert!(m.read_fresh(&key).await.expect("read").is_ok());
+        }
+        assert_eq!(
+            store.gets(),
+            0,
+            "{kind}: a fetched value is served from the local copy"
+        );
+        clock.advance(Duration::from_millis(9_999));
+        assert_eq!(value(&m, &kind, &calls, "T2").await, "T1");
+        assert_eq!(store.gets(), 0, "{kind}: younger than the bound");
+        clock.advance(Duration::from_millis(1));
+        assert_eq!(value(&m, &kind, &calls, "T2").await, "T1");
+        assert_eq!(
+            store.gets(),
+            1,
+            "{kind}: at the bound the store is read again"
+        );
+        assert_eq!(value(&m, &kind, &calls, "T2").await, "T1");
+        assert_eq!(store.gets(), 0, "{kind}: and what it read is kept");
+        clock.advance(Duration::from_secs(7200 - 300 - 10));
+        assert_eq!(
+            value(&m, &kind, &calls, "T2").await,
+            "T2",
+            "{kind}: the margin still refreshes"
+        );
+    }
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        4,
+        "one fetch and one refresh per kind"
+    );
+    let off = member(
+        &clock,
+        &store,
+        TokenPolicy {
+            local_max_age: Duration::ZERO,
+            ..policy()
+        },
+    );
+    store.gets();
+    for _ in 0..3 {
+        assert_eq!(
+            value(&off, &TokenKind::JsapiTicket, &calls, "T3").await,
+            "T2"
+        );
+    }
+    assert_eq!(
+        store.gets(),
+        3,
+        "zero max age: every read goes to the store"
+    );
+}
+
+#[tokio::test]
+async fn a_value_another_process_stored_is_seen_after_the_bound() {
+    let clock = ManualClock::starting_now();
+    let store = TestStore::new(&clock);
+    let (a, b) = (
+        member(&clock, &store, policy()),
+        member(&clock, &store, policy()),
+    );
+    let calls = Arc::new(AtomicUsize::new(0));
+    let kind = TokenKind::AccessToken;
+    assert_eq!(value(&a, &kind, &calls, "T1").await, "T1");
+    assert_eq!(
+        value(&b, &kind, &calls, "X").await,
+        "T1",
+        "b reads a's token"
+    );
+    // Another process replaces the token (a stable force refresh, a fetch elsewhere).
+    store
+        .set(
+            &a.key(&kind),
+            StoredToken::new("T2", clock.now() + Duration::from_secs(7200)),
+        )
+        .await
+        .expect("set");
+    clock.advance(Duration::from_secs(9));
+    assert_eq!(
+        value(&b, &kind, &calls, "X").await,
+        "T1",
+        "inside the bound: the local copy"
+    );
+    clock.advance(Duration::from_secs(1));
+    assert_eq!(
+        value(&b, &kind, &calls, "X").await,
+        "T2",
+        "at the bound: the store's"
+    );
+    assert_eq!(value(&a, &kind, &calls, "X").await, "T2");
+    assert_eq!(calls.load(Ordering::SeqCst), 1, "only a fetched");
+}
+
+#[tokio::test]
+async fn a_rejected_value_is_dropped_at_once_and_refetched_once() {
+    let clock = ManualClock::starting_now();
+    let store = TestStore::new(&clock);
+    let (a, b) = (
+        member(&clock, &store, policy()),
+        member(&clock, &store, policy()),
+    );
+    let calls = Arc::new(AtomicUsize::new(0));
+    for kind in [TokenKind::AccessToken, TokenKind::JsapiTicket] {
+        calls.store(0, Ordering::SeqCst);
+        assert_eq!(value(&a, &kind, &calls, "T1").await, "T1");
+        assert_eq!(value(&b, &kind, &calls, "X").await, "T1");
+        // 50 callers of `a` meet WeChat's rejection of T1 at once.
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..50 {
+            let (a, calls, kind) = (a.clone(), calls.clone(), kind.clone());
+            tasks.spawn(async move {
+                let dropped = a.invalidate(&kind, "T1").await.expect("cad");
+                (dropped, value(&a, &kind, &calls, "T2").await)
+            });
+        }
+        let results = tasks.join_all().await;
+        assert_eq!(
+            results.iter().filter(|(dropped, _)| *dropped).count(),
+            1,
+            "{kind}: one CAD wins"
+        );
+        assert!(
+            results.iter().all(|(_, v)| v == "T2"),
+            "{kind}: nobody is served T1 again"
+        );
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            2,
+            "{kind}: one fetch, one refetch"
+        );
+        // `b` still holds T1 locally; its own rejection drops it without deleting T2.
+        assert!(
+            !b.invalidate(&kind, "T1").await.expect("cad"),
+            "{kind}: T2 is not deleted"
+        );
+        assert_eq!(
+            value(&b, &kind, &calls, "X").await,
+            "T2",
+            "{kind}: picked up at once"
+        );
+        assert_eq!(calls.load(Ordering::SeqCst), 2, "{kind}: no third fetch");
+    }
+}
+
+#[tokio::test]
+async fn a_refresh_by_this_process_replaces_the_copy_at_once() {
+    let clock = ManualClock::starting_now();
+    let store = TestStore::new(&clock);
+    let m = member(&clock, &store, policy());
+    let calls = Arc::new(AtomicUsize::new(0));
+    let kind = TokenKind::StableAccessToken;
+    assert_eq!(value(&m, &kind, &calls, "S1").await, "S1");
+    let forced = m
+        .refresh(&kind, counting(&calls, "S2", 7200))
+        .await
+        .expect("force");
+    assert_eq!(forced.secret(), "S2");
+    store.gets();
+    assert_eq!(value(&m, &kind, &calls, "X").await, "S2");
+    assert_eq!(store.gets(), 0, "served from the replaced local copy");
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn a_consumer_serves_its_copy_until_expiry_and_never_fetches() {
+    let clock = ManualClock::starting_now();
+    let store = TestStore::new(&clock);
+    let consumer = member(
+        &clock,
+        &store,
+        TokenPolicy {
+            consumer_only: true,
+            ..policy()
+        },
+    );
+    let calls = Arc::new(AtomicUsize::new(0));
+    let kind = TokenKind::AccessToken;
+    let empty = |why: &str| {
+        let (consumer, calls, kind, why) = (
+            consumer.clone(),
+            calls.clone(),
+            kind.clone(),
+            why.to_owned(),
+        );
+        async move {
+            let e = consumer
+                .get(&kind, counting(&calls, "X", 7200))
+                .await
+                .expect_err(&why);
+            assert!(
+                matches!(e, Error::Refused(Refused::ConsumerStoreEmpty { .. })),
+                "{why}: {e:?}"
+            );
+        }
+    };
+    let shared = |value: &'static str, secs: u64| {
+        let (store, key) = (store.clone(), consumer.key(&kind));
+        let expires_at = clock.now() + Duration::from_secs(secs);
+        async move {
+            store
+                .set(&key, StoredToken::new(value, expires_at))
+                .await
+                .expect("set")
+        }
+    };
+    empty("empty store").await;
+    // The fetching process stored a token inside the margin: a consumer uses it.
+    shared("SHARED", 15).await;
+    assert_eq!(value(&consumer, &kind, &calls, "X").await, "SHARED");
+    store.gets();
+    assert_eq!(value(&consumer, &kind, &calls, "X").await, "SHARED");
+    assert_eq!(store.gets(), 0, "served from the local copy");
+    clock.advance(Duration::from_secs(9));
+    store
+        .inner
+        .delete(&consumer.key(&kind))
+        .await
+        .expect("delete");
+    let young = value(&consumer, &kind, &calls, "X").await;
+    assert_eq!(young, "SHARED", "copy still young");
+    clock.advance(Duration::from_secs(1));
+    empty("past the bound the store is read: empty").await;
+    shared("LAST", 5).await;
+    assert_eq!(value(&consumer, &kind, &calls, "X").await, "LAST");
+    clock.advance(Duration::from_secs(5));
+    empty("an expired copy is never served, however young").await;
+    assert_eq!(calls.load(Ordering::SeqCst), 0, "a consumer never fetches");
 }

@@ -170,11 +170,13 @@ async fn no_ticket_code_or_kept_login_in_errors_or_trace_logs() {
             .await
             .expect_err("quota"),
     );
-    // Once the kept ticket is gone, the cooldown refuses to fetch.
+    // Once the kept ticket is gone (from the store, and from the client's local copy at its
+    // age bound, well inside the 60 s cooldown), the cooldown refuses to fetch.
     s.store
         .delete(&s.client.token_key(&wx_core::TokenKind::JsapiTicket))
         .await
         .expect("delete");
+    s.clock.advance(wx_official::DEFAULT_LOCAL_TOKEN_AGE);
     errors.push(
         s.client
             .js_sdk_config("https://app.example.com/")

@@ -13,6 +13,7 @@ mod http;
 mod idempotent_exchange;
 mod jsapi_ticket;
 mod leaks;
+mod local_copy;
 mod login_flow;
 mod media;
 mod message;

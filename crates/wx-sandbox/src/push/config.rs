@@ -46,7 +46,8 @@ pub struct PushTarget(pub(crate) Target);
 #[derive(Clone)]
 pub(crate) enum Target {
     Url(Uri),
-    Handler(Arc<Handler>),
+    /// The handler, and the path (and query) of the server URL it is mounted on.
+    Handler(Arc<Handler>, Uri),
 }
 
 impl fmt::Debug for PushTarget {
@@ -54,7 +55,7 @@ impl fmt::Debug for PushTarget {
         match &self.0 {
             // The path only: a server URL's query string may carry a secret of the app.
             Target::Url(uri) => write!(f, "PushTarget({})", uri.path()),
-            Target::Handler(_) => f.write_str("PushTarget(in-process)"),
+            Target::Handler(_, path) => write!(f, "PushTarget(in-process {})", path.path()),
         }
     }
 }
@@ -67,7 +68,7 @@ impl PushTarget {
         PushTarget(Target::Url(url.parse().unwrap_or_default()))
     }
 
-    /// An async function answering each request in process.
+    /// An async function answering each request in process (requests go to the path `/`).
     #[must_use]
     pub fn from_fn<F, Fut>(f: F) -> Self
     where
@@ -75,16 +76,18 @@ impl PushTarget {
         Fut: Future<Output = Response<Bytes>> + Send + 'static,
     {
         let f = Arc::new(f);
-        PushTarget(Target::Handler(Arc::new(move |req| {
+        let handler: Arc<Handler> = Arc::new(move |req| {
             let fut = f(req);
             Box::pin(async move { Ok(fut.await) })
-        })))
+        });
+        PushTarget(Target::Handler(handler, Uri::from_static("/")))
     }
 
     /// A tower `Service` answering each request in process, such as an axum `Router`: the
-    /// app's own stack, without a socket.
+    /// app's own stack, without a socket. Requests go to `path` (the path of the server URL,
+    /// such as `/wx`, optionally with a query), as they would over HTTP.
     #[must_use]
-    pub fn service<S, B>(service: S) -> Self
+    pub fn service<S, B>(path: &str, service: S) -> Self
     where
         S: tower_service::Service<Request<Full<Bytes>>, Response = Response<B>>
             + Clone
@@ -97,7 +100,7 @@ impl PushTarget {
         B::Data: Send,
         B::Error: Into<BoxError>,
     {
-        PushTarget(Target::Handler(Arc::new(move |req: Request<Bytes>| {
+        let handler: Arc<Handler> = Arc::new(move |req: Request<Bytes>| {
             let mut service = service.clone();
             Box::pin(async move {
                 std::future::poll_fn(|cx| service.poll_ready(cx))
@@ -108,7 +111,8 @@ impl PushTarget {
                 let body = Limited::new(body, MAX_ANSWER).collect().await?.to_bytes();
                 Ok(Response::from_parts(parts, body))
             })
-        })))
+        });
+        PushTarget(Target::Handler(handler, path.parse().unwrap_or_default()))
     }
 }
 
@@ -202,9 +206,11 @@ impl ServerConfig {
         if let Some(k) = &self.encoding_aes_key {
             self.key = Some(EncodingAesKey::new(k).map_err(|_| SandboxError::InvalidServer)?);
         }
-        if let Target::Url(uri) = &self.target.0
-            && (uri.scheme_str() != Some("http") || uri.host().is_none())
-        {
+        let valid = match &self.target.0 {
+            Target::Url(uri) => uri.scheme_str() == Some("http") && uri.host().is_some(),
+            Target::Handler(_, path) => path.path().starts_with('/'),
+        };
+        if !valid {
             return Err(SandboxError::InvalidServer);
         }
         if self.original_id.is_empty() {

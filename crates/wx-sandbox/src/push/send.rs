@@ -32,8 +32,8 @@ impl PushTarget {
         let attempt = async {
             match &self.0 {
                 Target::Url(uri) => over_http(uri, method, query, body).await,
-                Target::Handler(handler) => {
-                    let request = request(method, &path_and_query(&Uri::default(), query), body)
+                Target::Handler(handler, path) => {
+                    let request = request(method, &path_and_query(path, query), body)
                         .map_err(|e| AttemptError::Unreachable(e.to_string()))?;
                     let response = handler(request)
                         .await

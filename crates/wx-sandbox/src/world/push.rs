@@ -194,7 +194,6 @@ impl World {
     /// `FromUserName`), created `now`. Call it from any synchronous handler: the sandbox
     /// delivers it after the world lock is released (see `Sandbox::settle_pushes`). An app
     /// without a server URL receives nothing, as on WeChat. Unknown apps are ignored.
-    #[allow(dead_code)] // called by the groups that push (template sends, QR scans, publishing)
     pub(crate) fn queue_push(
         &mut self,
         appid: &str,
@@ -211,30 +210,6 @@ impl World {
             };
             app.push_state().outbox.push(push);
         }
-    }
-
-    /// A user scanned the QR code `ticket` of `appid` whose scene is `scene` (a number or a
-    /// string scene): a follower gets `SCAN`; anyone else now follows through the QR code
-    /// (scene `ADD_SCENE_QR_CODE`, `qr_scene` / `qr_scene_str` set) and the app gets
-    /// `subscribe` with `qrscene_<scene>`. The push is queued (see `queue_push`). The hook of
-    /// the QR-code group.
-    ///
-    /// # Errors
-    /// [`SandboxError::UnknownApp`], [`SandboxError::UnknownUser`].
-    #[allow(dead_code)] // called by the QR-code group
-    pub(crate) fn qr_scanned(
-        &mut self,
-        appid: &str,
-        openid: &str,
-        scene: &str,
-        ticket: &str,
-        now: SystemTime,
-    ) -> Result<(), SandboxError> {
-        let push = self.user_acts(appid, openid, &UserAction::scan(scene, ticket), now)?;
-        if let Some(app) = self.app_mut(appid) {
-            app.push_state().outbox.push(push);
-        }
-        Ok(())
     }
 
     /// Applies what a simulated user does to the follower relation (follows, unfollows, last
@@ -392,10 +367,10 @@ mod tests {
         app.users.push(crate::UserProfile::new("o1"));
         let mut w = World::new(vec![app], 1, 2000);
         let t = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(100);
-        w.qr_scanned("wx1", "o1", "scene-a", "tk", t)
+        let push = w
+            .user_acts("wx1", "o1", &UserAction::scan("scene-a", "tk"), t)
             .expect("known user");
-        let pushes = w.take_pushes();
-        assert_eq!(pushes[0].fields.get("EventKey"), Some("qrscene_scene-a"));
+        assert_eq!(push.fields.get("EventKey"), Some("qrscene_scene-a"));
         let f = &w.app_mut("wx1").expect("app").followers["o1"];
         assert!(f.subscribed);
         assert_eq!(f.subscribe_scene, "ADD_SCENE_QR_CODE");
@@ -409,8 +384,9 @@ mod tests {
             Some(later)
         );
         assert_eq!(
-            w.qr_scanned("wx1", "o9", "1", "tk", t),
-            Err(SandboxError::UnknownUser)
+            w.user_acts("wx1", "o9", &UserAction::scan("1", "tk"), t)
+                .err(),
+            Some(SandboxError::UnknownUser)
         );
     }
 }

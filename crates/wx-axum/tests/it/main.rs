@@ -240,3 +240,27 @@ async fn extractors_in_a_handler_of_ones_own() {
         StatusCode::UNAUTHORIZED
     );
 }
+
+#[tokio::test]
+async fn the_endpoint_is_a_tower_service_without_a_router() {
+    use wx_official::wx_core::crypto::server_signature;
+
+    // What hyper (or any tower stack) calls: the MethodRouter itself.
+    let service = endpoint::<(), _, _>(
+        WxServer::new(push_config(false)),
+        echo(Arc::new(AtomicUsize::new(0))),
+    );
+    let signature = server_signature(&ServerToken::new(TOKEN), "1700000000", "42");
+    let check = Request::builder()
+        .uri(format!(
+            "/wx?signature={signature}&timestamp=1700000000&nonce=42&echostr=5838479218127813673"
+        ))
+        .body(Body::empty())
+        .unwrap();
+    let answer = service.oneshot(check).await.unwrap();
+    assert_eq!(answer.status(), StatusCode::OK);
+    let body = axum::body::to_bytes(answer.into_body(), 1024)
+        .await
+        .unwrap();
+    assert_eq!(&body[..], b"5838479218127813673");
+}

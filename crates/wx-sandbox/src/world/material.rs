@@ -1,5 +1,6 @@
 //! Permanent materials (`cgi-bin/material/*`), with WeChat's count limits (100 000 images,
-//! 1 000 of each other type).
+//! 1 000 of each other type; a test lowers them with [`Sandbox::limit_materials`]) and the
+//! news materials of old accounts ([`Sandbox::add_news_material`]).
 
 use serde_json::Value;
 
@@ -8,6 +9,8 @@ use super::*;
 use crate::paths::{
     MATERIAL_ADD, MATERIAL_BATCHGET, MATERIAL_COUNT, MATERIAL_DELETE, MATERIAL_GET,
 };
+use crate::{Sandbox, SandboxError};
+use wx_core::Clock as _;
 
 /// This group's routes.
 pub(super) const ROUTES: &[Route] = &[
@@ -86,11 +89,12 @@ impl World {
             .iter()
             .filter(|(_, m)| m.kind == kind)
             .count();
+        let (max_images, max_others) = state.limits.unwrap_or((MAX_IMAGES, MAX_OTHERS));
         if same
             >= if kind == "image" {
-                MAX_IMAGES
+                max_images
             } else {
-                MAX_OTHERS
+                max_others
             }
         {
             return Err(E_MATERIAL_LIMIT);
@@ -113,6 +117,9 @@ impl World {
         let v = json_body(body)?;
         let media_id = str_field(&v, "media_id", E_MEDIA_ID)?;
         let state = self.apps[i].ext.get_mut::<MediaState>();
+        if let Some((_, articles, _)) = state.news.iter().find(|(id, _, _)| id == media_id) {
+            return Ok(FileAnswer::Json(json!({ "news_item": articles })));
+        }
         let (_, m) = state
             .permanent
             .iter()
@@ -133,9 +140,10 @@ impl World {
         let v = json_body(body)?;
         let media_id = str_field(&v, "media_id", E_MEDIA_ID)?;
         let state = self.apps[i].ext.get_mut::<MediaState>();
-        let before = state.permanent.len();
+        let before = state.permanent.len() + state.news.len();
         state.permanent.retain(|(id, _)| id != media_id);
-        if state.permanent.len() == before {
+        state.news.retain(|(id, _, _)| id != media_id);
+        if state.permanent.len() + state.news.len() == before {
             return Err(E_MEDIA_ID);
         }
         Ok(json!({ "errcode": 0, "errmsg": "ok" }))
@@ -149,7 +157,7 @@ impl World {
             "voice_count": n("voice"),
             "video_count": n("video"),
             "image_count": n("image"),
-            "news_count": 0,
+            "news_count": state.news.len(),
         }))
     }
 
@@ -162,21 +170,28 @@ impl World {
         };
         let (offset, count) = window(&v)?;
         let state = self.apps[i].ext.get_mut::<MediaState>();
-        // News materials can no longer be created: that list is always empty.
-        let all: Vec<&(String, super::media::Stored)> = state
-            .permanent
-            .iter()
-            .filter(|(_, m)| m.kind == kind)
-            .collect();
-        let items: Vec<Value> = all
-            .iter()
-            .skip(offset)
-            .take(count)
-            .map(|(id, m)| {
-                json!({ "media_id": id, "name": m.filename, "url": m.url, "update_time": unix_secs(m.created_at) })
-            })
-            .collect();
-        Ok(json!({ "total_count": all.len(), "item_count": items.len(), "item": items }))
+        // News materials can no longer be created: only those set up are listed.
+        let all: Vec<Value> = if kind == "news" {
+            state
+                .news
+                .iter()
+                .map(|(id, articles, at)| {
+                    json!({ "media_id": id, "content": { "news_item": articles }, "update_time": unix_secs(*at) })
+                })
+                .collect()
+        } else {
+            state
+                .permanent
+                .iter()
+                .filter(|(_, m)| m.kind == kind)
+                .map(|(id, m)| {
+                    json!({ "media_id": id, "name": m.filename, "url": m.url, "update_time": unix_secs(m.created_at) })
+                })
+                .collect()
+        };
+        let total = all.len();
+        let items: Vec<Value> = all.into_iter().skip(offset).take(count).collect();
+        Ok(json!({ "total_count": total, "item_count": items.len(), "item": items }))
     }
 
     /// Whether `media_id` is a permanent image or thumb of app `i` (a draft's cover).
@@ -187,5 +202,47 @@ impl World {
             .permanent
             .iter()
             .any(|(id, m)| id == media_id && matches!(m.kind, "image" | "thumb"))
+    }
+}
+
+impl Sandbox {
+    /// Sets the count limits of `appid`'s permanent materials (WeChat's: [`MAX_IMAGES`] images
+    /// and [`MAX_OTHERS`] of each other type), so a test can fill the library with a few
+    /// uploads: set-up for tests.
+    ///
+    /// # Errors
+    /// [`SandboxError::UnknownApp`].
+    pub fn limit_materials(
+        &self,
+        appid: &str,
+        images: usize,
+        others: usize,
+    ) -> Result<(), SandboxError> {
+        let mut world = self.world();
+        let app = world.app_mut(appid).ok_or(SandboxError::UnknownApp)?;
+        app.ext.get_mut::<MediaState>().limits = Some((images, others));
+        Ok(())
+    }
+
+    /// Adds a news material to `appid`, as accounts kept them from before 2022-02-28 (the API
+    /// that wrote them is switched off): `articles` are the `news_item` objects
+    /// `get_material` answers. Returns its media id. Set-up for tests.
+    ///
+    /// # Errors
+    /// [`SandboxError::UnknownApp`].
+    pub fn add_news_material(
+        &self,
+        appid: &str,
+        articles: Vec<Value>,
+    ) -> Result<String, SandboxError> {
+        let now = self.clock().now();
+        let mut world = self.world();
+        let media_id = world.random_string(43);
+        let app = world.app_mut(appid).ok_or(SandboxError::UnknownApp)?;
+        app.ext
+            .get_mut::<MediaState>()
+            .news
+            .push((media_id.clone(), articles, now));
+        Ok(media_id)
     }
 }

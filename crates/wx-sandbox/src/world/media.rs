@@ -52,6 +52,10 @@ pub(super) struct MediaState {
     pub(super) temporary: HashMap<String, Stored>,
     pub(super) permanent: Vec<(String, Stored)>,
     pub(super) article_images: Vec<String>,
+    /// News materials (made before 2022-02-28; set-up only): id, articles, creation time.
+    pub(super) news: Vec<(String, Vec<Value>, SystemTime)>,
+    /// The count limits of permanent (images, other types), when set up lower or higher.
+    pub(super) limits: Option<(usize, usize)>,
 }
 
 /// WeChat's documented rules: the most bytes and the extensions of each kind of upload.

@@ -3,8 +3,10 @@
 
 mod authorize;
 mod batch;
+mod builder;
 mod client;
 mod endpoint;
+mod execute;
 pub mod oauth;
 mod request;
 mod retry;
@@ -14,9 +16,11 @@ mod url_check;
 
 pub use authorize::{AuthorizeUrl, MAX_REDIRECT_URI_LEN, MAX_STATE_LEN};
 pub use batch::{BatchPage, MAX_BATCH_COUNT};
+pub use builder::{
+    Builder, DEFAULT_LOCAL_TOKEN_AGE, MAX_CODE_EXCHANGE_WINDOW, MAX_LOCAL_TOKEN_AGE,
+};
 pub use client::{
-    Builder, DEFAULT_API_BASE, DEFAULT_LOCAL_TOKEN_AGE, DEFAULT_OPEN_BASE, DynOfficialAccount,
-    MAX_CODE_EXCHANGE_WINDOW, MAX_LOCAL_TOKEN_AGE, OfficialAccount,
+    DEFAULT_API_BASE, DEFAULT_OPEN_BASE, DynOfficialAccount, OfficialAccount,
     STABLE_FORCE_REFRESH_DAILY_LIMIT, STABLE_FORCE_REFRESH_SPACING, TokenMode,
 };
 pub use endpoint::{Auth, Endpoint};

@@ -12,6 +12,7 @@ use wx_core::{
 use crate::client::{MAX_TOKEN_LEN, OfficialAccount};
 use crate::endpoint::Endpoint;
 use crate::jssdk::{JsSdkConfig, check_page_url, jsapi_signature};
+use crate::request::Request;
 use crate::token::{FetchFuture, Fetched, owner_id};
 
 /// A report of a rejected JS-SDK ticket is acted on at most once in this long, by one client
@@ -29,6 +30,19 @@ const SUSPECT_KIND: &str = "jsapi_ticket:suspect";
 
 const TICKET_ENDPOINT: &str = "cgi-bin/ticket/getticket";
 
+/// `GET /cgi-bin/ticket/getticket?type=jsapi` with the base token. Sent only by the ticket
+/// manager (one fetch per fleet), so it stays private.
+struct JsapiTicketRequest;
+
+impl Request for JsapiTicketRequest {
+    type Response = JsapiTicketResponse;
+    fn endpoint(&self) -> Result<Endpoint> {
+        Ok(Endpoint::get("/cgi-bin/ticket/getticket")
+            .query("type", "jsapi")
+            .with_base_token())
+    }
+}
+
 /// The ticket fetch: `GET /cgi-bin/ticket/getticket?type=jsapi` with the base token, through
 /// `call_with_token`, so a rejected base token is replaced and the fetch retried once there.
 fn fetch_ticket<T, S>(client: OfficialAccount<T, S>) -> FetchFuture
@@ -37,8 +51,7 @@ where
     S: TokenStore + 'static,
 {
     Box::pin(async move {
-        let ep = Endpoint::get("/cgi-bin/ticket/getticket").query("type", "jsapi");
-        let r: JsapiTicketResponse = client.call_with_token(ep).await?;
+        let r = client.send(&JsapiTicketRequest).await?;
         if r.ticket.is_empty() || r.ticket.secret().len() > MAX_TOKEN_LEN {
             return Err(DecodeError {
                 endpoint: TICKET_ENDPOINT,

@@ -1,0 +1,207 @@
+//! The one execute path: every request, typed or not, is checked, authenticated as its endpoint
+//! declares, sent, decoded, and retried where that is safe.
+
+use std::future::Future;
+
+use tracing::Instrument as _;
+use wx_core::{
+    AccessToken, Delivery, Error, HttpRequest, HttpTransport, Result, RetryHint, TokenStore, urlenc,
+};
+
+use crate::client::OfficialAccount;
+use crate::endpoint::{Auth, Endpoint};
+use crate::request::{FromResponse, Request};
+
+/// Whether `e`, a transient failure, may be retried for `ep`. A request that is not idempotent
+/// is repeated only when it certainly had no effect.
+fn may_retry(ep: &Endpoint, e: &Error) -> bool {
+    if e.retry_hint() != RetryHint::Backoff {
+        return false;
+    }
+    // A request that is not idempotent is repeated only when it certainly had no effect: it
+    // never left, or WeChat answered that it did nothing (busy, rate limited).
+    ep.is_idempotent() || e.delivery() == Delivery::NotSent || matches!(e, Error::Api(_))
+}
+
+impl<T, S> OfficialAccount<T, S>
+where
+    T: HttpTransport + 'static,
+    S: TokenStore + 'static,
+{
+    /// Sends a typed [`Request`] through the one execute path and decodes its answer: the
+    /// request's arguments are checked first (nothing is sent when they are bad), the
+    /// credential its endpoint declares is added, transient failures are retried where that is
+    /// safe, and a rejected base token is recovered once.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: wx_official::DynOfficialAccount) -> wx_core::Result<()> {
+    /// use wx_official::{Endpoint, Request};
+    /// struct ApiDomainIp;
+    /// #[derive(serde::Deserialize)]
+    /// struct IpList { ip_list: Vec<String> }
+    /// impl Request for ApiDomainIp {
+    ///     type Response = IpList;
+    ///     fn endpoint(&self) -> wx_core::Result<Endpoint> {
+    ///         Ok(Endpoint::get("/cgi-bin/get_api_domain_ip").with_base_token())
+    ///     }
+    /// }
+    /// let ips = client.send(&ApiDomainIp).await?;
+    /// # let _ = ips.ip_list; Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// The request's own [`Error::InvalidInput`], then as [`call`](Self::call).
+    pub async fn send<R: Request + ?Sized>(&self, request: &R) -> Result<R::Response> {
+        let endpoint = request.endpoint()?;
+        self.call(endpoint).await
+    }
+
+    /// The untyped escape hatch for what wx does not cover yet: calls `endpoint` through the
+    /// one execute path, adding the credential it declares ([`Endpoint::auth`]): send, reject a
+    /// non-2xx status, decode the `errcode` envelope whatever the Content-Type, and retry
+    /// transient failures with backoff (GETs and idempotent requests; others only when they
+    /// certainly had no effect).
+    ///
+    /// With [`Auth::BaseToken`], when WeChat rejects the token (`40001`, `40014`, `42001`), the
+    /// cached token is dropped only if it still is the one that failed (compare-and-delete), a
+    /// token is obtained again (someone else's newer one, or a new fetch) and the call is
+    /// retried exactly once; a second rejection is returned. With [`Auth::None`] (the OAuth
+    /// endpoints carry their own credentials) a token error is returned, not retried.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: wx_official::DynOfficialAccount) -> wx_core::Result<()> {
+    /// use wx_official::Endpoint;
+    /// #[derive(serde::Deserialize)]
+    /// struct Ip { ip_list: Vec<String> }
+    /// let ep = Endpoint::get("/cgi-bin/get_api_domain_ip").with_base_token();
+    /// let ips: Ip = client.call(ep).await?;
+    /// # let _ = ips.ip_list; Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Api`] for a WeChat error, [`Error::Transport`], [`Error::HttpStatus`],
+    /// [`Error::Decode`], [`Error::InvalidInput`] for a malformed path, [`Error::Deadline`];
+    /// with the base token, the errors of [`access_token`](Self::access_token) too.
+    pub async fn call<R: FromResponse>(&self, endpoint: Endpoint) -> Result<R> {
+        endpoint.check()?;
+        match endpoint.auth_kind() {
+            Auth::None => {
+                self.traced(&endpoint, self.send_with_retries(&endpoint, None))
+                    .await
+            }
+            Auth::BaseToken => {
+                let fut = async {
+                    let token = self.base_token().await?;
+                    match self.send_with_retries(&endpoint, Some(&token)).await {
+                        Err(e) if e.retry_hint() == RetryHint::RefreshToken => {
+                            let dropped = self.invalidate_access_token(&token).await?;
+                            tracing::info!(error = %e, dropped, "access token rejected; retrying once with a new one");
+                            let token = self.base_token().await?;
+                            self.send_with_retries(&endpoint, Some(&token)).await
+                        }
+                        other => other,
+                    }
+                };
+                self.traced(&endpoint, fut).await
+            }
+        }
+    }
+
+    /// [`call`](Self::call) with the base access token, whatever `endpoint` declares: shorthand
+    /// for `call(endpoint.with_base_token())`.
+    ///
+    /// # Errors
+    /// As [`call`](Self::call).
+    pub async fn call_with_token<R: FromResponse>(&self, endpoint: Endpoint) -> Result<R> {
+        self.call(endpoint.with_base_token()).await
+    }
+
+    /// Runs `fut` inside a span naming the endpoint (its path, never the query) and the deadline.
+    pub(crate) async fn traced<R>(
+        &self,
+        ep: &Endpoint,
+        fut: impl Future<Output = Result<R>>,
+    ) -> Result<R> {
+        let span = tracing::info_span!(
+            "wx.call",
+            endpoint = ep.name(),
+            method = %ep.method(),
+            path = ep.path()
+        );
+        self.with_deadline(ep.name(), fut).instrument(span).await
+    }
+
+    pub(crate) async fn with_deadline<R>(
+        &self,
+        operation: &'static str,
+        fut: impl Future<Output = Result<R>>,
+    ) -> Result<R> {
+        let deadline = self.inner.config.deadline;
+        tokio::time::timeout(deadline, fut)
+            .await
+            .unwrap_or(Err(Error::Deadline {
+                operation,
+                deadline,
+            }))
+    }
+
+    /// The one execute path: one request, retried with backoff while the failure is transient
+    /// and repeating is safe.
+    pub(crate) async fn send_with_retries<R: FromResponse>(
+        &self,
+        ep: &Endpoint,
+        token: Option<&AccessToken>,
+    ) -> Result<R> {
+        let policy = self.inner.config.retry;
+        let mut retry = 0;
+        loop {
+            match self.send_once(ep, token).await {
+                Err(e) if retry < policy.max_retries() && may_retry(ep, &e) => {
+                    let delay = policy.delay(retry);
+                    retry += 1;
+                    tracing::debug!(retry, ?delay, error = %e, "transient failure; retrying");
+                    tokio::time::sleep(delay).await;
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "call failed");
+                    return Err(e);
+                }
+                ok => return ok,
+            }
+        }
+    }
+
+    async fn send_once<R: FromResponse>(
+        &self,
+        ep: &Endpoint,
+        token: Option<&AccessToken>,
+    ) -> Result<R> {
+        let base = format!("{}{}", self.inner.config.api_base, ep.path());
+        let mut pairs: Vec<(&str, &str)> = Vec::with_capacity(4);
+        if let Some(token) = token {
+            pairs.push(("access_token", token.secret()));
+        }
+        pairs.extend(ep.query_pairs());
+        let url = urlenc::url_with_query(&base, &pairs);
+        let request = match (ep.content_type(), ep.body()) {
+            (Some(content_type), Some(body)) => {
+                HttpRequest::post(url, content_type.clone(), body.clone())
+            }
+            _ => HttpRequest::new(ep.method().clone(), url),
+        }
+        .with_response_limit(ep.response_limit_bytes());
+        let response = self
+            .inner
+            .transport
+            .send(request)
+            .await
+            .map_err(|e| Error::transport_at(ep.name(), e))?;
+        if !response.status.is_success() {
+            return Err(Error::HttpStatus {
+                endpoint: ep.name(),
+                status: response.status,
+            });
+        }
+        R::from_response(ep.name(), &response)
+    }
+}

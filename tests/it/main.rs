@@ -3,6 +3,7 @@
 //! top-level examples, compiled into this binary so `cargo test` runs them.
 
 mod browser;
+mod downloads;
 mod echo_bot_test;
 mod examples;
 mod over_sandbox;

@@ -32,7 +32,9 @@ pub use secret::{
     AccessToken, AppSecret, AuthCode, RefreshToken, ServerToken, Ticket, WebAccessToken, ct_eq,
 };
 pub use store::{MemoryTokenStore, StoredToken, TokenKey, TokenKind, TokenStore};
-pub use transport::{FnTransport, HttpRequest, HttpResponse, HttpTransport, transport_fn};
+pub use transport::{
+    FnTransport, HttpRequest, HttpResponse, HttpTransport, response_cap, transport_fn,
+};
 
 /// `#[serde(deserialize_with = "...")]` helpers for WeChat's loose JSON (numbers sent as
 /// strings, `null` for absent, empty strings for none), shared by every group's answer models.

@@ -27,10 +27,11 @@ pub struct HttpRequest {
     pub headers: HeaderMap,
     /// The body, if any.
     pub body: Option<Bytes>,
-    /// The largest response body this request accepts, in bytes: a fact of the endpoint (a
+    /// The largest file this request accepts as its answer, in bytes: a fact of the endpoint (a
     /// file download is allowed WeChat's documented file size). `None`: the transport's own cap,
-    /// which suits JSON answers. Transports that cap bodies honour it; a larger body is a
-    /// `BodyTooLarge` transport error.
+    /// which suits JSON answers. Transports that cap bodies honour it through [`response_cap`]:
+    /// an answer labelled JSON or text on the same path keeps the transport's cap when that is
+    /// tighter; a larger body is a `BodyTooLarge` transport error.
     pub response_limit: Option<usize>,
 }
 
@@ -125,6 +126,51 @@ impl HttpRequest {
             .find(|(k, _)| k == name)
             .map(|(_, v)| v)
     }
+}
+
+/// The cap on one response body: the one rule every capping transport applies.
+///
+/// `response_limit` is the request's [`HttpRequest::response_limit`], `transport_cap` the
+/// transport's own cap (sized for JSON answers) and `headers` the answer's headers. Without a
+/// request limit the transport's cap applies. With one, a file (an answer with a
+/// `Content-Disposition`, or of a type that is neither JSON nor text) may be as large as the
+/// request allows; a JSON or text answer on the same path (WeChat's errors, a video's URL) keeps
+/// the smaller of the two, so a download's larger limit never lets a JSON body past the JSON cap.
+///
+/// ```
+/// use wx_core::response_cap;
+/// use wx_core::reexports::http::{HeaderMap, HeaderValue, header::CONTENT_TYPE};
+/// let mut json = HeaderMap::new();
+/// json.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+/// let mut image = HeaderMap::new();
+/// image.insert(CONTENT_TYPE, HeaderValue::from_static("image/jpeg"));
+/// assert_eq!(response_cap(Some(10_000), &image, 100), 10_000);
+/// assert_eq!(response_cap(Some(10_000), &json, 100), 100);
+/// assert_eq!(response_cap(None, &image, 100), 100);
+/// ```
+#[must_use]
+pub fn response_cap(
+    response_limit: Option<usize>,
+    headers: &HeaderMap,
+    transport_cap: usize,
+) -> usize {
+    match response_limit {
+        None => transport_cap,
+        Some(limit) if is_document(headers) => limit.min(transport_cap),
+        Some(limit) => limit,
+    }
+}
+
+/// Whether an answer is labelled as a document (JSON or text) rather than a file.
+fn is_document(headers: &HeaderMap) -> bool {
+    if headers.contains_key(http::header::CONTENT_DISPOSITION) {
+        return false;
+    }
+    headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_ascii_lowercase)
+        .is_some_and(|ct| ct.contains("json") || ct.trim_start().starts_with("text/"))
 }
 
 impl fmt::Debug for HttpRequest {

@@ -116,7 +116,8 @@ impl Endpoint {
 
     /// The largest answer body accepted, in bytes, for an endpoint whose answer may be a file
     /// (WeChat's documented file size); without it the transport's own cap applies, which suits
-    /// JSON answers.
+    /// JSON answers. A JSON or text answer on the same path still keeps the transport's cap when
+    /// that is tighter ([`wx_core::response_cap`]).
     pub fn response_limit(mut self, bytes: usize) -> Self {
         self.response_limit = Some(bytes);
         self

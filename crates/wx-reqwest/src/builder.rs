@@ -112,8 +112,9 @@ impl ReqwestTransportBuilder {
 
     /// The largest response body accepted, in bytes (default 8 MiB), for requests that set no
     /// [`response_limit`](wx_core::HttpRequest::response_limit) of their own (JSON answers; a
-    /// file download carries WeChat's documented file size). A larger body is a
-    /// `BodyTooLarge` error and the rest of it is not read.
+    /// file download carries WeChat's documented file size, but a JSON or text answer to it
+    /// keeps this cap when tighter). A larger body is a `BodyTooLarge` error and the rest of it
+    /// is not read.
     pub fn max_body_size(mut self, bytes: usize) -> Self {
         self.max_body_size = bytes;
         self

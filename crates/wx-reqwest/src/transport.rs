@@ -16,7 +16,8 @@ use crate::error::{body_too_large, map_error};
 /// Requests and responses pass through unchanged: any status (a 302 is returned with its
 /// `Location`, never followed), all headers, and the body bytes, up to the request's
 /// [`response_limit`](HttpRequest::response_limit) when it sets one (file downloads), else
-/// [`max_body_size`](Self::max_body_size).
+/// [`max_body_size`](Self::max_body_size); a JSON or text answer to a download keeps
+/// `max_body_size` when that is tighter ([`wx_core::response_cap`]).
 #[derive(Clone)]
 pub struct ReqwestTransport {
     client: reqwest::Client,
@@ -59,8 +60,7 @@ impl ReqwestTransport {
     }
 
     async fn execute(&self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
-        // The request's own limit (a download's documented file size) replaces the default.
-        let limit = request.response_limit.unwrap_or(self.max_body_size);
+        let response_limit = request.response_limit;
         let mut builder = self
             .client
             .request(request.method, request.url.as_str())
@@ -71,6 +71,9 @@ impl ReqwestTransport {
         let mut response = builder.send().await.map_err(map_error)?;
         let status = response.status();
         let headers = std::mem::take(response.headers_mut());
+        // The request's own limit (a download's documented file size) replaces the default for
+        // a file; a JSON or text answer keeps the default when it is tighter.
+        let limit = wx_core::response_cap(response_limit, &headers, self.max_body_size);
         let body = read_capped(&mut response, limit).await?;
         Ok(HttpResponse {
             status,

@@ -106,3 +106,58 @@ async fn a_request_limit_replaces_the_default_cap_both_ways() {
         .expect_err("one byte over the request's limit");
     assert_eq!(e.kind(), TransportErrorKind::BodyTooLarge);
 }
+
+#[tokio::test]
+async fn a_json_answer_to_a_download_keeps_the_default_cap() {
+    const DEFAULT_CAP: usize = 1024;
+    const FILE: usize = 4096;
+    let server = MockServer::start().await;
+    let json = format!(
+        r#"{{"errcode":40007,"errmsg":"{}"}}"#,
+        "x".repeat(DEFAULT_CAP)
+    );
+    let cases = [
+        // WeChat's JSON, however it labels it: refused past the default cap.
+        (
+            ResponseTemplate::new(200).set_body_raw(json.clone(), "application/json"),
+            false,
+        ),
+        (
+            ResponseTemplate::new(200).set_body_raw(json.clone(), "text/plain"),
+            false,
+        ),
+        // A file may use the request's whole limit, even with a JSON-looking type.
+        (
+            ResponseTemplate::new(200)
+                .insert_header("content-disposition", "attachment; filename=\"a.json\"")
+                .set_body_raw(json.clone(), "application/json"),
+            true,
+        ),
+        (
+            ResponseTemplate::new(200).set_body_raw(vec![1u8; FILE], "image/jpeg"),
+            true,
+        ),
+    ];
+    let transport = ReqwestTransport::builder()
+        .max_body_size(DEFAULT_CAP)
+        .build()
+        .expect("transport");
+    for (i, (template, accepted)) in cases.into_iter().enumerate() {
+        server.reset().await;
+        Mock::given(path("/cgi-bin/media/get"))
+            .respond_with(template)
+            .mount(&server)
+            .await;
+        let url = format!("{}/cgi-bin/media/get?media_id=M", server.uri());
+        let got = transport
+            .send(HttpRequest::get(url).with_response_limit(Some(FILE)))
+            .await;
+        match got {
+            Ok(r) => assert!(accepted, "case {i}: {} bytes accepted", r.body.len()),
+            Err(e) => assert!(
+                !accepted && e.kind() == TransportErrorKind::BodyTooLarge,
+                "case {i}: {e:?}"
+            ),
+        }
+    }
+}

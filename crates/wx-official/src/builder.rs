@@ -172,17 +172,17 @@ impl Builder {
 
     /// The longest one token-store operation may take (default: 5 s, or the request deadline
     /// when that is shorter). A store that does not answer in time fails the operation with
-    /// [`Error::Store`]; without this bound one hung operation inside a refresh would hold up
+    /// [`Error::Store`](wx_core::Error::Store); without this bound one hung operation inside a refresh would hold up
     /// every later caller waiting on that refresh.
     ///
-    /// [`Error::Store`]: wx_core::Error::Store
+    /// [`Error::Store`](wx_core::Error::Store): wx_core::Error::Store
     pub fn store_timeout(mut self, timeout: Duration) -> Self {
         self.store_timeout = Some(timeout);
         self
     }
 
     /// How long a refresh waits for another process that holds the lease before giving up with
-    /// [`Refused::LeaseWaitTimedOut`] (default 30 s; keep it above the lease TTL so a waiter
+    /// [`Refused::LeaseWaitTimedOut`](wx_core::Refused::LeaseWaitTimedOut) (default 30 s; keep it above the lease TTL so a waiter
     /// takes over from a leader that died).
     pub fn lease_wait(mut self, wait: Duration) -> Self {
         self.lease_wait = wait;
@@ -199,7 +199,7 @@ impl Builder {
 
     /// Consumer-only mode (default off): never call a token endpoint, only read tokens another
     /// process stores (for fleets where one whitelisted node fetches). An empty store gives
-    /// [`Refused::ConsumerStoreEmpty`].
+    /// [`Refused::ConsumerStoreEmpty`](wx_core::Refused::ConsumerStoreEmpty).
     pub fn consumer_only(mut self, on: bool) -> Self {
         self.consumer_only = on;
         self
@@ -243,7 +243,7 @@ impl Builder {
     /// Builds the client.
     ///
     /// # Errors
-    /// [`Error::InvalidInput`] naming the option: an empty, oversized or malformed AppID (ASCII
+    /// [`Error::InvalidInput`](wx_core::Error::InvalidInput) naming the option: an empty, oversized or malformed AppID (ASCII
     /// letters, digits, `_` and `-` only, so store keys cannot collide), AppSecret or key prefix;
     /// a base URL that is not an absolute `http(s)://host[/path]` without user name, password,
     /// query or fragment; a

@@ -318,14 +318,14 @@ where
     /// token. See the crate docs for the whole algorithm.
     ///
     /// # Errors
-    /// - [`Error::Api`] from the token endpoint (`40013` bad AppID, `40125` bad AppSecret, `40164`
+    /// - [`Error::Api`](wx_core::Error::Api) from the token endpoint (`40013` bad AppID, `40125` bad AppSecret, `40164`
     ///   IP not whitelisted, `45009` quota...), after which fetches are refused for the cooldown
-    ///   with [`Refused::TokenFetchCooldown`] naming it, without a request.
-    /// - [`Error::Store`] when the store fails: no token is fetched then (see the crate docs).
-    /// - [`Refused::LeaseWaitTimedOut`] when another process held the refresh lease too long;
-    ///   [`Refused::ConsumerStoreEmpty`] in consumer-only mode with an empty store.
-    /// - [`Error::Transport`], [`Error::HttpStatus`], [`Error::Decode`] after retries;
-    ///   [`Error::Deadline`] when the call outlives the request deadline.
+    ///   with [`Refused::TokenFetchCooldown`](wx_core::Refused::TokenFetchCooldown) naming it, without a request.
+    /// - [`Error::Store`](wx_core::Error::Store) when the store fails: no token is fetched then (see the crate docs).
+    /// - [`Refused::LeaseWaitTimedOut`](wx_core::Refused::LeaseWaitTimedOut) when another process held the refresh lease too long;
+    ///   [`Refused::ConsumerStoreEmpty`](wx_core::Refused::ConsumerStoreEmpty) in consumer-only mode with an empty store.
+    /// - [`Error::Transport`](wx_core::Error::Transport), [`Error::HttpStatus`](wx_core::Error::HttpStatus), [`Error::Decode`](wx_core::Error::Decode) after retries;
+    ///   [`Error::Deadline`](wx_core::Error::Deadline) when the call outlives the request deadline.
     pub async fn access_token(&self) -> Result<AccessToken> {
         // The hot path: a fresh token in the local copy or the store, without span, deadline or
         // fetch closure.
@@ -348,9 +348,9 @@ where
     /// is kept per client.
     ///
     /// # Errors
-    /// [`Error::InvalidInput`] (argument `token_mode`) outside stable mode or (argument
-    /// `consumer_only`) in consumer-only mode; [`Refused::ForceRefreshTooSoon`],
-    /// [`Refused::ForceRefreshDailyLimit`], [`Refused::TokenFetchCooldown`] without a request;
+    /// [`Error::InvalidInput`](wx_core::Error::InvalidInput) (argument `token_mode`) outside stable mode or (argument
+    /// `consumer_only`) in consumer-only mode; [`Refused::ForceRefreshTooSoon`](wx_core::Refused::ForceRefreshTooSoon),
+    /// [`Refused::ForceRefreshDailyLimit`](wx_core::Refused::ForceRefreshDailyLimit), [`Refused::TokenFetchCooldown`](wx_core::Refused::TokenFetchCooldown) without a request;
     /// otherwise as [`access_token`](Self::access_token). The request is a POST and is not
     /// retried after a timeout.
     pub async fn force_refresh_stable_token(&self) -> Result<AccessToken> {
@@ -403,7 +403,7 @@ where
     /// itself. Returns whether it was dropped (`false`: someone already replaced it).
     ///
     /// # Errors
-    /// [`Error::Store`] when the store fails.
+    /// [`Error::Store`](wx_core::Error::Store) when the store fails.
     pub async fn invalidate_access_token(&self, rejected: &AccessToken) -> Result<bool> {
         self.inner
             .tokens

@@ -50,7 +50,7 @@ where
     /// ```
     ///
     /// # Errors
-    /// The request's own [`Error::InvalidInput`], then as [`call`](Self::call).
+    /// The request's own [`Error::InvalidInput`](wx_core::Error::InvalidInput), then as [`call`](Self::call).
     pub async fn send<R: Request + ?Sized>(&self, request: &R) -> Result<R::Response> {
         let endpoint = request.endpoint()?;
         self.call(endpoint).await
@@ -79,8 +79,8 @@ where
     /// ```
     ///
     /// # Errors
-    /// [`Error::Api`] for a WeChat error, [`Error::Transport`], [`Error::HttpStatus`],
-    /// [`Error::Decode`], [`Error::InvalidInput`] for a malformed path, [`Error::Deadline`];
+    /// [`Error::Api`](wx_core::Error::Api) for a WeChat error, [`Error::Transport`](wx_core::Error::Transport), [`Error::HttpStatus`](wx_core::Error::HttpStatus),
+    /// [`Error::Decode`](wx_core::Error::Decode), [`Error::InvalidInput`](wx_core::Error::InvalidInput) for a malformed path, [`Error::Deadline`](wx_core::Error::Deadline);
     /// with the base token, the errors of [`access_token`](Self::access_token) too.
     pub async fn call<R: FromResponse>(&self, endpoint: Endpoint) -> Result<R> {
         endpoint.check()?;

@@ -206,8 +206,8 @@ impl World {
 }
 
 impl Sandbox {
-    /// Sets the count limits of `appid`'s permanent materials (WeChat's: [`MAX_IMAGES`] images
-    /// and [`MAX_OTHERS`] of each other type), so a test can fill the library with a few
+    /// Sets the count limits of `appid`'s permanent materials (WeChat's: 100,000 images and
+    /// 1,000 of each other type), so a test can fill the library with a few
     /// uploads: set-up for tests.
     ///
     /// # Errors

@@ -327,8 +327,17 @@ where
     /// - [`Error::Transport`](wx_core::Error::Transport), [`Error::HttpStatus`](wx_core::Error::HttpStatus), [`Error::Decode`](wx_core::Error::Decode) after retries;
     ///   [`Error::Deadline`](wx_core::Error::Deadline) when the call outlives the request deadline.
     pub async fn access_token(&self) -> Result<AccessToken> {
-        // The hot path: a fresh token in the local copy or the store, without span, deadline or
-        // fetch closure.
+        // The warm path: the local copy, with nothing to await. The rest is boxed so that this
+        // future stays a few words (it is built and moved on every call).
+        if let Some(token) = self.inner.tokens.local_fresh(&self.inner.base_key) {
+            return Ok(AccessToken::new(token.into_secret()));
+        }
+        Box::pin(self.access_token_from_store()).await
+    }
+
+    /// [`access_token`](Self::access_token) past the local copy: a fresh token in the store,
+    /// without span, deadline or fetch closure; otherwise the refresh.
+    async fn access_token_from_store(&self) -> Result<AccessToken> {
         let stored = match self.inner.tokens.read_fresh(&self.inner.base_key).await? {
             Ok(token) => return Ok(AccessToken::new(token.into_secret())),
             Err(stored) => stored,
@@ -411,8 +420,13 @@ where
             .await
     }
 
+    /// The base token for a call: the local copy when warm, with nothing to await; the rest is
+    /// boxed, so that every call's future (those without the base token too) stays small.
     pub(crate) async fn base_token(&self) -> Result<AccessToken> {
-        self.base_token_after_read(None).await
+        if let Some(token) = self.inner.tokens.local_fresh(&self.inner.base_key) {
+            return Ok(AccessToken::new(token.into_secret()));
+        }
+        Box::pin(self.base_token_after_read(None)).await
     }
 
     /// The base token; `stored` is the store's answer when the caller has read it already.

@@ -291,6 +291,16 @@ impl<S: TokenStore + 'static> TokenManager<S> {
         }
     }
 
+    /// The local copy of the managed credential stored under `key`, when it is young enough and
+    /// servable: the warm path, with no store read and nothing to await.
+    pub(crate) fn local_fresh(&self, key: &TokenKey) -> Option<StoredToken> {
+        let now = self.now();
+        self.shared
+            .local
+            .get(key.kind(), now, |t| self.servable(t, now))
+            .ok()
+    }
+
     /// Step 1 of [`get`](Self::get) alone, for the hot path of a managed credential: the local
     /// copy when it is young enough and servable, otherwise the store's value of `key` when it
     /// is; else `Err(what was read)` to hand to [`get_after_read`](Self::get_after_read), so a

@@ -250,3 +250,175 @@ async fn no_ticket_code_or_kept_login_in_errors_or_trace_logs() {
         );
     }
 }
+
+/// Uploads and downloads, on the mock and on the sandbox: no AppSecret or access token in any
+/// error text, in the Debug of the requests, endpoints, recorded HTTP requests, upload bodies
+/// and answers (files included), or in a TRACE log line, across successes and failures.
+#[tokio::test(flavor = "current_thread")]
+async fn no_secret_in_uploads_downloads_or_their_trace_logs() {
+    use wx_core::test_util::error_texts;
+    use wx_official::Request as _;
+    use wx_official::material::{AddMaterial, GetMaterial};
+    use wx_official::media::{GetMedia, MediaFile, MediaType, UploadFile, UploadMedia};
+
+    use crate::media::{JPEG, file_answer};
+
+    let (logs, _guard) = CapturedLogs::start();
+    let mut errors = Vec::new();
+    let mut texts: Vec<String> = Vec::new();
+    let upload = || UploadMedia::new(MediaType::Image, UploadFile::new("a.jpg", JPEG));
+    let upload_path = "/cgi-bin/media/upload";
+    let get_path = "/cgi-bin/media/get";
+
+    let s = setup();
+    s.mock
+        .push_for(TOKEN_PATH, HttpResponse::json(token_body(TOKEN_1, 7200)))
+        .push_for(TOKEN_PATH, HttpResponse::json(token_body(TOKEN_2, 7200)));
+    let uploaded = r#"{"type":"image","media_id":"M1","created_at":1}"#;
+    // Success; a rejected token replaced once; WeChat's error; a timeout; a 502; a bad file.
+    s.mock
+        .push_for(upload_path, HttpResponse::json(uploaded))
+        .push_for(
+            upload_path,
+            HttpResponse::json(err_body(40001, "invalid credential")),
+        )
+        .push_for(upload_path, HttpResponse::json(uploaded))
+        .push_for(
+            upload_path,
+            HttpResponse::json(err_body(41005, "media data missing")),
+        )
+        .push_error_for(upload_path, TransportErrorKind::Timeout)
+        .push_for(upload_path, response(502, "<html>bad gateway</html>"));
+    texts.push(format!(
+        "{:?}",
+        s.client.send(&upload()).await.expect("uploaded")
+    ));
+    texts.push(format!(
+        "{:?}",
+        s.client.send(&upload()).await.expect("after 40001")
+    ));
+    for what in ["41005", "timeout", "502"] {
+        errors.push(s.client.send(&upload()).await.expect_err(what));
+    }
+    let bad = UploadMedia::new(MediaType::Thumb, UploadFile::new("t.png", JPEG));
+    errors.push(s.client.send(&bad).await.expect_err("invalid input"));
+    let video = AddMaterial::video(UploadFile::new("v.mp4", JPEG), "Title", "Intro");
+    s.mock.push_for(
+        "/cgi-bin/material/add_material",
+        HttpResponse::json(err_body(45001, "material count out of limit")),
+    );
+    errors.push(s.client.send(&video).await.expect_err("45001"));
+
+    // Downloads: a file; WeChat's error; too large; an HTML page; JSON where a file was due.
+    s.mock
+        .push_for(get_path, file_answer("image/jpeg", "M1.jpg", JPEG))
+        .push_for(
+            get_path,
+            HttpResponse::json(err_body(40007, "invalid media_id")),
+        )
+        .push_error_for(get_path, TransportErrorKind::BodyTooLarge)
+        .push_for(
+            get_path,
+            HttpResponse::json(r#"{"video_url":"http://x/v"}"#),
+        );
+    texts.push(format!(
+        "{:?}",
+        s.client.send(&GetMedia::new("M1")).await.expect("file")
+    ));
+    for what in ["40007", "too large"] {
+        errors.push(s.client.send(&GetMedia::new("M1")).await.expect_err(what));
+    }
+    let as_file = Endpoint::get(get_path)
+        .query("media_id", "M1")
+        .with_base_token();
+    errors.push(
+        s.client
+            .call::<MediaFile>(as_file)
+            .await
+            .expect_err("not a file"),
+    );
+    s.mock.push_for(
+        "/cgi-bin/material/get_material",
+        file_answer("image/png", "M2.png", b"\x89PNG"),
+    );
+    texts.push(format!(
+        "{:?}",
+        s.client.send(&GetMaterial::new("M2")).await.expect("file")
+    ));
+
+    // A 502 every time: retried (a download is idempotent), then the status.
+    s.mock.always(
+        "/cgi-bin/material/get_material",
+        response(502, "<html>bad gateway</html>"),
+    );
+    errors.push(
+        s.client
+            .send(&GetMaterial::new("M2"))
+            .await
+            .expect_err("502"),
+    );
+
+    // What a user may print: the requests, their endpoints, what was sent.
+    for r in [
+        format!("{:?}", upload()),
+        format!("{video:?}"),
+        format!("{bad:?}"),
+    ] {
+        texts.push(r);
+    }
+    for ep in [
+        upload().endpoint(),
+        video.endpoint(),
+        GetMedia::new("M1").endpoint(),
+    ] {
+        texts.push(format!("{:?}", ep.expect("valid")));
+    }
+    let sent = s.mock.requests();
+    assert!(
+        sent.iter()
+            .any(|r| r.query("access_token").as_deref() == Some(TOKEN_2))
+    );
+    for r in &sent {
+        texts.push(format!("{r:?}"));
+        texts.push(String::from_utf8_lossy(r.body.as_deref().unwrap_or_default()).into_owned());
+    }
+
+    // The same over the sandbox, whose tokens are its own.
+    let sb = sandbox_setup_with(|b| b);
+    let up = sb.client.send(&upload()).await.expect("uploaded");
+    texts.push(format!(
+        "{:?}",
+        sb.client
+            .send(&GetMedia::new(up.media_id))
+            .await
+            .expect("file")
+    ));
+    errors.push(
+        sb.client
+            .send(&GetMedia::new("gone"))
+            .await
+            .expect_err("40007"),
+    );
+    let sandbox_token = sb.sandbox.current_token(APPID).expect("issued");
+
+    let secrets = [SECRET, TOKEN_1, TOKEN_2, sandbox_token.secret()];
+    assert_eq!(errors.len(), 10);
+    for e in &errors {
+        assert_no_secret(error_texts(e), &secrets);
+    }
+    assert_no_secret(&texts, &secrets);
+    drop(_guard);
+    let text = logs.text();
+    for path in [
+        "cgi-bin/media/upload",
+        "cgi-bin/media/get",
+        "cgi-bin/material/get_material",
+    ] {
+        assert!(text.contains(path), "spans record {path}:\n{text}");
+    }
+    assert_no_secret([&text], &secrets);
+    assert!(
+        !text.contains("access_token="),
+        "a query string reached the logs:\n{text}"
+    );
+}

@@ -3,6 +3,7 @@
 
 use std::future::Future;
 
+use futures::FutureExt as _;
 use tracing::Instrument as _;
 use wx_core::{
     AccessToken, Delivery, Error, HttpRequest, HttpTransport, Result, RetryHint, TokenStore, urlenc,
@@ -117,32 +118,38 @@ where
     }
 
     /// Runs `fut` inside a span naming the endpoint (its path, never the query) and the deadline.
-    pub(crate) async fn traced<R>(
+    ///
+    /// Plain functions returning future types, not `async fn`s: an `async fn` keeps the future
+    /// it is given in its own state besides the one it awaits, so each layer would add the whole
+    /// call's size again to every in-flight call.
+    pub(crate) fn traced<R>(
         &self,
         ep: &Endpoint,
         fut: impl Future<Output = Result<R>>,
-    ) -> Result<R> {
+    ) -> impl Future<Output = Result<R>> {
         let span = tracing::info_span!(
             "wx.call",
             endpoint = ep.name(),
             method = %ep.method(),
             path = ep.path()
         );
-        self.with_deadline(ep.name(), fut).instrument(span).await
+        self.with_deadline(ep.name(), fut).instrument(span)
     }
 
-    pub(crate) async fn with_deadline<R>(
+    /// Fails `fut` with [`Error::Deadline`] naming `operation` when it outlives the request
+    /// deadline.
+    pub(crate) fn with_deadline<R>(
         &self,
         operation: &'static str,
         fut: impl Future<Output = Result<R>>,
-    ) -> Result<R> {
+    ) -> impl Future<Output = Result<R>> {
         let deadline = self.inner.config.deadline;
-        tokio::time::timeout(deadline, fut)
-            .await
-            .unwrap_or(Err(Error::Deadline {
+        tokio::time::timeout(deadline, fut).map(move |r| {
+            r.unwrap_or(Err(Error::Deadline {
                 operation,
                 deadline,
             }))
+        })
     }
 
     /// The one execute path: one request, retried with backoff while the failure is transient

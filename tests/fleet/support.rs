@@ -94,7 +94,27 @@ pub(crate) async fn client_with(
 /// `GET /cgi-bin/token` on loopback: answers the fleet app's requests with a new token each
 /// time, after `delay(n)` for the `n`th request.
 pub(crate) struct TokenEndpoint {
-    server: MockServer,
+    /// Always `Some` until dropped (see the `Drop` impl).
+    server: Option<MockServer>,
+}
+
+impl Drop for TokenEndpoint {
+    fn drop(&mut self) {
+        // wiremock verifies its mocks when a `MockServer` is dropped, with a blocking executor on
+        // the dropping thread. On a Tokio worker that can wait forever for a lock that one of
+        // the server's own tasks (scheduled on that same worker) holds: seen as a fleet binary
+        // spinning after its last assertion. Drop it on a thread of its own; the runtime keeps
+        // going, and a thread still waiting at exit does not keep the process alive.
+        if let Some(server) = self.server.take() {
+            std::thread::spawn(move || drop(server));
+        }
+    }
+}
+
+impl TokenEndpoint {
+    fn server(&self) -> &MockServer {
+        self.server.as_ref().expect("present until dropped")
+    }
 }
 
 struct IssueTokens<D> {
@@ -134,17 +154,19 @@ impl TokenEndpoint {
             })
             .mount(&server)
             .await;
-        TokenEndpoint { server }
+        TokenEndpoint {
+            server: Some(server),
+        }
     }
 
     /// The base URL (`http://127.0.0.1:PORT`): the members' `api_base`.
     pub(crate) fn url(&self) -> String {
-        self.server.uri()
+        self.server().uri()
     }
 
     /// Every request the server received, on any path, matched or not, in arrival order.
     pub(crate) async fn requests(&self) -> Vec<Request> {
-        self.server
+        self.server()
             .received_requests()
             .await
             .expect("request recording is on")

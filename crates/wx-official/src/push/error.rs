@@ -68,6 +68,22 @@ impl PushError {
     }
 }
 
+impl PushError {
+    /// The push error of a failed [`SignatureCheck`](crate::verify::SignatureCheck).
+    pub(crate) fn from_verify(e: crate::verify::VerifyError) -> Self {
+        use crate::verify::VerifyError;
+        match e {
+            VerifyError::MissingParameter(name) => PushError::MissingParameter(name),
+            VerifyError::StaleTimestamp => PushError::Stale,
+            // An empty server Token verifies nothing: refused like a wrong signature.
+            VerifyError::SignatureMismatch | VerifyError::EmptyToken => {
+                PushError::SignatureMismatch
+            }
+            _ => PushError::MalformedQuery,
+        }
+    }
+}
+
 impl From<CryptoError> for PushError {
     fn from(e: CryptoError) -> Self {
         match e {

@@ -46,6 +46,8 @@ use serde::Deserialize;
 use wx_core::crypto::EncodingAesKey;
 use wx_core::{AppId, OpenId, ServerToken, SharedClock, SystemClock};
 
+use crate::verify::SignatureCheck;
+
 pub use dedup::{DEFAULT_DEDUP_TIMEOUT, DEFAULT_DEDUP_TTL, Dedup};
 pub use error::PushError;
 pub use message::{
@@ -360,37 +362,35 @@ impl PushConfig {
         }
     }
 
-    /// The plaintext-mode check: `signature` over the Token, `timestamp` and `nonce`.
-    // Issue 19 adds a checked entry point with a skew window to `crate::verify`; once it lands
-    // this (and `check_time`) should call it.
-    fn check_plain_signature(&self, query: &PushQuery) -> Result<(), PushError> {
-        let (timestamp, nonce) = self.check_time(query)?;
-        let signature = PushQuery::required(query.signature.as_ref(), "signature")?;
-        let expected = wx_core::crypto::server_signature(&self.token, timestamp, nonce);
-        if wx_core::crypto::signature_matches(&self.token, &expected, signature) {
-            Ok(())
-        } else {
-            Err(PushError::SignatureMismatch)
-        }
+    /// The checked entry point of [`crate::verify`] for this server: WeChat's shape of
+    /// `timestamp` (digits, no leading zero) and `nonce` (at most 10 digits), so digits cannot
+    /// move between the two under one signature, and the timestamp within the replay window
+    /// when one is set (none: any time, as before the window was configured).
+    fn signature_check(&self) -> SignatureCheck {
+        SignatureCheck::new(self.token.clone(), self.clock.clone())
+            .with_max_skew(self.replay_window.unwrap_or(Duration::MAX))
     }
 
-    /// `timestamp` and `nonce` present and shaped as WeChat sends them (digits; a nonce of at
-    /// most 64 alphanumerics), and the timestamp within the replay window when one is set.
+    /// The plaintext-mode check: `signature` over the Token, `timestamp` and `nonce`, through
+    /// [`SignatureCheck::check`].
+    fn check_plain_signature(&self, query: &PushQuery) -> Result<(), PushError> {
+        let timestamp = PushQuery::required(query.timestamp.as_ref(), "timestamp")?;
+        let nonce = PushQuery::required(query.nonce.as_ref(), "nonce")?;
+        let signature = PushQuery::required(query.signature.as_ref(), "signature")?;
+        self.signature_check()
+            .check(timestamp, nonce, signature)
+            .map_err(PushError::from_verify)
+    }
+
+    /// `timestamp` and `nonce` present, shaped as WeChat sends them and within the replay
+    /// window ([`SignatureCheck::check_fresh`]), for the paths whose signature is checked while
+    /// decrypting (`msg_signature`).
     fn check_time<'q>(&self, query: &'q PushQuery) -> Result<(&'q str, &'q str), PushError> {
         let timestamp = PushQuery::required(query.timestamp.as_ref(), "timestamp")?;
         let nonce = PushQuery::required(query.nonce.as_ref(), "nonce")?;
-        let ts: u64 = (timestamp.len() <= 12 && timestamp.bytes().all(|b| b.is_ascii_digit()))
-            .then(|| timestamp.parse().ok())
-            .flatten()
-            .ok_or(PushError::MalformedQuery)?;
-        if nonce.len() > 64 || !nonce.bytes().all(|b| b.is_ascii_alphanumeric()) {
-            return Err(PushError::MalformedQuery);
-        }
-        if let Some(window) = self.replay_window
-            && self.unix_now().abs_diff(ts) > window.as_secs()
-        {
-            return Err(PushError::Stale);
-        }
+        self.signature_check()
+            .check_fresh(timestamp, nonce)
+            .map_err(PushError::from_verify)?;
         Ok((timestamp, nonce))
     }
 

@@ -510,3 +510,45 @@ fn padding_edge_pushes_open_whatever_the_pad_length() {
         assert_eq!(m.create_time, 1_348_831_860);
     }
 }
+
+/// Issue 19: the push path goes through the checked entry point, so digits moved from the
+/// timestamp into the nonce under the same signature are refused (the bare sorted-SHA-1 check
+/// accepted both), and a push older than the replay window is refused.
+#[test]
+fn shifted_digits_and_stale_timestamps_are_refused() {
+    let token = ServerToken::new("AAAAA");
+    let clock = ManualClock::new(UNIX_EPOCH + Duration::from_secs(1_714_036_510));
+    let config = PushConfig::new("wxapp", token.clone())
+        .clock(Arc::new(clock.clone()))
+        .replay_window(Duration::from_secs(300));
+    let body = "<xml><ToUserName>gh</ToUserName><FromUserName>o</FromUserName>\
+                <CreateTime>1714036504</CreateTime><MsgType>text</MsgType>\
+                <Content>hi</Content><MsgId>1</MsgId></xml>";
+    let signature = wx_core::crypto::server_signature(&token, "1714036504", "1514711492");
+    let signed = |ts: &str, nonce: &str| {
+        query(&[
+            ("signature", &signature),
+            ("timestamp", ts),
+            ("nonce", nonce),
+        ])
+    };
+    assert!(
+        config
+            .open(&signed("1714036504", "1514711492"), body.as_bytes())
+            .is_ok()
+    );
+    assert_eq!(
+        wx_core::crypto::server_signature(&token, "4", "1514711492171403650"),
+        signature,
+        "the same signature covers the shifted pair"
+    );
+    assert_eq!(
+        config.open(&signed("4", "1514711492171403650"), body.as_bytes()),
+        Err(PushError::MalformedQuery)
+    );
+    clock.advance(Duration::from_secs(3600));
+    assert_eq!(
+        config.open(&signed("1714036504", "1514711492"), body.as_bytes()),
+        Err(PushError::Stale)
+    );
+}

@@ -11,7 +11,6 @@ pub(crate) struct Extensions(HashMap<TypeId, Box<dyn Any + Send>>);
 
 impl Extensions {
     /// The group state of type `T`, created with `T::default()` on first use.
-    #[allow(dead_code)]
     pub(crate) fn get_mut<T: Default + Send + 'static>(&mut self) -> &mut T {
         self.0
             .entry(TypeId::of::<T>())
@@ -21,7 +20,6 @@ impl Extensions {
     }
 
     /// The group state of type `T`, if it was ever created.
-    #[allow(dead_code)]
     pub(crate) fn get<T: 'static>(&self) -> Option<&T> {
         self.0.get(&TypeId::of::<T>())?.downcast_ref::<T>()
     }

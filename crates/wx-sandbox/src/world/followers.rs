@@ -43,7 +43,6 @@ pub(crate) struct FollowScene {
 
 impl FollowScene {
     /// A follow outside any QR code.
-    #[allow(dead_code)]
     pub(crate) fn other() -> Self {
         FollowScene {
             scene: "ADD_SCENE_OTHERS".into(),
@@ -91,7 +90,6 @@ impl App {
     }
 
     /// Records the user's last interaction (a message it sent, a click) at `now`.
-    #[allow(dead_code)]
     pub(crate) fn touch(&mut self, openid: &str, now: SystemTime) {
         if let Some(f) = self.followers.get_mut(openid) {
             f.last_active = Some(now);

@@ -59,7 +59,6 @@ struct Inboxes(std::collections::HashMap<String, Vec<InboxMessage>>);
 
 impl App {
     /// Delivers `message` to `openid`'s inbox.
-    #[allow(dead_code)]
     pub(crate) fn deliver(&mut self, openid: &str, message: InboxMessage) {
         self.ext
             .get_mut::<Inboxes>()

@@ -203,7 +203,6 @@ pub(crate) struct App {
     /// Follow state of the app's users, by openid (see `followers`).
     pub(crate) followers: HashMap<String, Follower>,
     /// Per-app state of the endpoint groups (one typed value per group; see `ext`).
-    #[allow(dead_code)]
     pub(crate) ext: Extensions,
 }
 

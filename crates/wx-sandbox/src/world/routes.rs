@@ -17,7 +17,6 @@ pub(crate) struct Call<'a> {
     /// The sandbox clock's time of the request.
     pub(crate) now: SystemTime,
     /// The whole request (headers, for multipart uploads).
-    #[allow(dead_code)]
     pub(crate) request: &'a HttpRequest,
 }
 

@@ -159,15 +159,24 @@ async fn wait_for_path(c: &Client, path: &str) {
     }
 }
 
-async fn heading(c: &Client) -> String {
-    c.wait()
-        .at_most(PAGE)
-        .for_element(Locator::Css("h1"))
-        .await
-        .expect("a heading")
-        .text()
-        .await
-        .expect("its text")
+/// Waits until the page's heading reads `want` and returns it (after a click the previous page,
+/// with its own heading, may still be shown for a moment, and its elements go stale as the next
+/// one loads); after the page timeout, returns the last heading seen, for the assertion.
+async fn heading_once(c: &Client, want: &str) -> String {
+    let deadline = Instant::now() + PAGE;
+    let mut last = String::new();
+    while Instant::now() < deadline {
+        if let Ok(h) = c.find(Locator::Css("h1")).await
+            && let Ok(text) = h.text().await
+        {
+            if text == want {
+                return text;
+            }
+            last = text;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    last
 }
 
 async fn click(c: &Client, locator: Locator<'_>) {
@@ -229,7 +238,7 @@ async fn oauth_login_clicked_through_in_headless_chromium() {
     wait_for_path(&c, "/me").await;
     assert_eq!(text_of(&c, "nickname").await, "Ming 小明 <sandbox user>");
     assert_eq!(text_of(&c, "openid").await, "o-demo-ming");
-    assert_eq!(heading(&c).await, "Welcome");
+    assert_eq!(heading_once(&c, "Welcome").await, "Welcome");
     screenshot(&c, "profile.png").await;
 
     // Deny (consent asked again): the declined page, no code exchanged.
@@ -239,7 +248,7 @@ async fn oauth_login_clicked_through_in_headless_chromium() {
     let exchanges = site.sandbox.count(wx_sandbox::paths::CODE_EXCHANGE);
     to_consent_page(&c, &site).await;
     click(&c, Locator::Id("deny")).await;
-    assert_eq!(heading(&c).await, "Login cancelled");
+    assert_eq!(heading_once(&c, "Login cancelled").await, "Login cancelled");
     assert_eq!(
         site.sandbox.count(wx_sandbox::paths::CODE_EXCHANGE),
         exchanges
@@ -273,7 +282,7 @@ async fn oauth_login_clicked_through_in_headless_chromium() {
         .await
         .expect("the tampered authorize URL");
     click(&c, Locator::Id("allow")).await;
-    assert_eq!(heading(&c).await, "Login refused");
+    assert_eq!(heading_once(&c, "Login refused").await, "Login refused");
     assert_eq!(
         site.sandbox.count(wx_sandbox::paths::CODE_EXCHANGE),
         exchanges

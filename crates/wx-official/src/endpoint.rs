@@ -6,7 +6,7 @@ use std::fmt;
 use bytes::Bytes;
 use http::{HeaderValue, Method};
 use serde::Serialize;
-use wx_core::{Error, InvalidInput, MultipartForm, Result};
+use wx_core::{Error, InvalidInput, MultipartForm, Result, urlenc};
 
 /// How an endpoint authenticates. A fact about the endpoint, not a choice of the caller: the
 /// client adds the credential and, for the base token, recovers a rejected one once.
@@ -42,7 +42,9 @@ pub enum Auth {
 pub struct Endpoint {
     method: Method,
     path: &'static str,
-    query: Vec<(&'static str, String)>,
+    /// The query, percent-encoded as it is sent (`name=value&...`, no leading `?`): built once
+    /// when the endpoint is described, copied once into the request's URL.
+    query: String,
     body: Option<Body>,
     idempotent: bool,
     auth: Auth,
@@ -63,7 +65,7 @@ impl Endpoint {
         Endpoint {
             method: Method::GET,
             path,
-            query: Vec::new(),
+            query: String::new(),
             body: None,
             idempotent: true,
             auth: Auth::None,
@@ -103,7 +105,7 @@ impl Endpoint {
         Endpoint {
             method: Method::POST,
             path,
-            query: Vec::new(),
+            query: String::new(),
             body: Some(Body {
                 content_type,
                 bytes,
@@ -141,9 +143,10 @@ impl Endpoint {
         self.body.as_ref().map(|b| &b.bytes)
     }
 
-    /// Appends a query parameter. The value is percent-encoded when the request is built.
-    pub fn query(mut self, name: &'static str, value: impl Into<String>) -> Self {
-        self.query.push((name, value.into()));
+    /// Appends a query parameter, percent-encoded (everything but RFC 3986's unreserved
+    /// characters) as it will be sent.
+    pub fn query(mut self, name: &'static str, value: impl AsRef<str>) -> Self {
+        urlenc::append_pair(&mut self.query, name, value.as_ref());
         self
     }
 
@@ -197,12 +200,29 @@ impl Endpoint {
     }
 
     /// The query parameter names, in order (not their values: they may be secret).
-    pub fn query_names(&self) -> impl Iterator<Item = &'static str> + '_ {
-        self.query.iter().map(|(k, _)| *k)
+    pub fn query_names(&self) -> impl Iterator<Item = &str> + '_ {
+        self.query_parts().map(|(name, _)| name)
     }
 
-    pub(crate) fn query_pairs(&self) -> impl Iterator<Item = (&'static str, &str)> {
-        self.query.iter().map(|(k, v)| (*k, v.as_str()))
+    /// The query as it is sent: percent-encoded `name=value` pairs joined by `&`, without a
+    /// leading `?` (empty when there is none).
+    pub(crate) fn encoded_query(&self) -> &str {
+        &self.query
+    }
+
+    /// The query's names and decoded values (for tests).
+    #[cfg(test)]
+    pub(crate) fn query_pairs(&self) -> Vec<(&str, String)> {
+        self.query_parts()
+            .map(|(name, value)| (name, urlenc::decode_component(value)))
+            .collect()
+    }
+
+    fn query_parts(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.query
+            .split('&')
+            .filter(|p| !p.is_empty())
+            .map(|p| p.split_once('=').unwrap_or((p, "")))
     }
 
     pub(crate) fn body(&self) -> Option<&Bytes> {

@@ -24,6 +24,31 @@ fn may_retry(ep: &Endpoint, e: &Error) -> bool {
     ep.is_idempotent() || e.delivery() == Delivery::NotSent || matches!(e, Error::Api(_))
 }
 
+/// `api_base` + the endpoint's path + `?access_token=...` when a token is given + the
+/// endpoint's encoded query, in one buffer of the right size.
+fn request_url(api_base: &str, ep: &Endpoint, token: Option<&AccessToken>) -> String {
+    const TOKEN_NAME: &str = "access_token=";
+    let query = ep.encoded_query();
+    // A token is unreserved characters in practice; an escape only makes the buffer grow.
+    let token_len = token.map_or(0, |t| TOKEN_NAME.len() + t.secret().len() + 1);
+    let mut url =
+        String::with_capacity(api_base.len() + ep.path().len() + 1 + token_len + query.len());
+    url.push_str(api_base);
+    url.push_str(ep.path());
+    let mut sep = '?';
+    if let Some(token) = token {
+        url.push(sep);
+        url.push_str(TOKEN_NAME);
+        urlenc::encode_into(&mut url, token.secret());
+        sep = '&';
+    }
+    if !query.is_empty() {
+        url.push(sep);
+        url.push_str(query);
+    }
+    url
+}
+
 impl<T, S> OfficialAccount<T, S>
 where
     T: HttpTransport + 'static,
@@ -117,7 +142,8 @@ where
         self.call(endpoint.with_base_token()).await
     }
 
-    /// Runs `fut` inside a span naming the endpoint (its path, never the query) and the deadline.
+    /// Runs `fut` inside a span naming the endpoint (its path, never the query), when a subscriber
+    /// listens at INFO, and under the deadline.
     ///
     /// Plain functions returning future types, not `async fn`s: an `async fn` keeps the future
     /// it is given in its own state besides the one it awaits, so each layer would add the whole
@@ -127,12 +153,18 @@ where
         ep: &Endpoint,
         fut: impl Future<Output = Result<R>>,
     ) -> impl Future<Output = Result<R>> {
-        let span = tracing::info_span!(
-            "wx.call",
-            endpoint = ep.name(),
-            method = %ep.method(),
-            path = ep.path()
-        );
+        // Without a subscriber that listens at INFO there is no span to make: `Span::none()`
+        // costs nothing to enter, where a disabled span still does its bookkeeping.
+        let span = if tracing::level_enabled!(tracing::Level::INFO) {
+            tracing::info_span!(
+                "wx.call",
+                endpoint = ep.name(),
+                method = %ep.method(),
+                path = ep.path()
+            )
+        } else {
+            tracing::Span::none()
+        };
         self.with_deadline(ep.name(), fut).instrument(span)
     }
 
@@ -183,13 +215,7 @@ where
         ep: &Endpoint,
         token: Option<&AccessToken>,
     ) -> Result<R> {
-        let base = format!("{}{}", self.inner.config.api_base, ep.path());
-        let mut pairs: Vec<(&str, &str)> = Vec::with_capacity(4);
-        if let Some(token) = token {
-            pairs.push(("access_token", token.secret()));
-        }
-        pairs.extend(ep.query_pairs());
-        let url = urlenc::url_with_query(&base, &pairs);
+        let url = request_url(&self.inner.config.api_base, ep, token);
         let request = match (ep.content_type(), ep.body()) {
             (Some(content_type), Some(body)) => {
                 HttpRequest::post(url, content_type.clone(), body.clone())

@@ -447,8 +447,8 @@ mod tests {
     use super::*;
     use crate::endpoint::Auth;
 
-    fn pairs(ep: &Endpoint) -> Vec<(&'static str, String)> {
-        ep.query_pairs().map(|(k, v)| (k, v.to_owned())).collect()
+    fn pairs(ep: &Endpoint) -> Vec<(&str, String)> {
+        ep.query_pairs()
     }
 
     #[test]

@@ -60,12 +60,21 @@ impl ReqwestTransport {
     }
 
     async fn execute(&self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
-        let response_limit = request.response_limit;
-        let mut builder = self
-            .client
-            .request(request.method, request.url.as_str())
-            .headers(request.headers);
-        if let Some(body) = request.body {
+        let HttpRequest {
+            method,
+            url,
+            headers,
+            body,
+            response_limit,
+            ..
+        } = request;
+        let mut builder = self.client.request(method, url.as_str());
+        // The URL is parsed into the request: its text is not kept for the whole call.
+        drop(url);
+        if !headers.is_empty() {
+            builder = builder.headers(headers);
+        }
+        if let Some(body) = body {
             builder = builder.body(body);
         }
         let mut response = builder.send().await.map_err(map_error)?;
@@ -74,7 +83,7 @@ impl ReqwestTransport {
         // The request's own limit (a download's documented file size) replaces the default for
         // a file; a JSON or text answer keeps the default when it is tighter.
         let limit = wx_core::response_cap(response_limit, &headers, self.max_body_size);
-        let body = read_capped(&mut response, limit).await?;
+        let body = read_capped(response, limit).await?;
         Ok(HttpResponse {
             status,
             headers,
@@ -83,25 +92,29 @@ impl ReqwestTransport {
     }
 }
 
-/// Reads the body chunk by chunk and stops as soon as it passes `limit`: the response (and its
-/// connection) is then dropped unread.
+/// Reads the body and stops as soon as it passes `limit`: the response (and its connection)
+/// is then dropped unread.
 async fn read_capped(
-    response: &mut reqwest::Response,
+    mut response: reqwest::Response,
     limit: usize,
 ) -> Result<Bytes, TransportError> {
     let declared = response.content_length();
-    if let Some(len) = declared.filter(|&len| len > limit as u64) {
-        return Err(body_too_large(limit, Some(len)));
-    }
-    // `declared <= limit` here, so the capacity is bounded by the cap.
-    let mut body = BytesMut::with_capacity(declared.map_or(0, |len| len as usize));
-    while let Some(chunk) = response.chunk().await.map_err(map_error)? {
-        if chunk.len() > limit - body.len() {
-            return Err(body_too_large(limit, None));
+    match declared {
+        Some(len) if len > limit as u64 => Err(body_too_large(limit, Some(len))),
+        // hyper reads exactly the declared length (more is a protocol error), so the body is
+        // within the cap: collected whole, without a copy when it arrives in one piece.
+        Some(_) => response.bytes().await.map_err(map_error),
+        None => {
+            let mut body = BytesMut::new();
+            while let Some(chunk) = response.chunk().await.map_err(map_error)? {
+                if chunk.len() > limit - body.len() {
+                    return Err(body_too_large(limit, None));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(body.freeze())
         }
-        body.extend_from_slice(&chunk);
     }
-    Ok(body.freeze())
 }
 
 #[async_trait]

@@ -525,7 +525,7 @@ mod tests {
             ep.query_names().collect::<Vec<_>>(),
             ["ids", "start", "limit"]
         );
-        let pairs: Vec<_> = ep.query_pairs().map(|(k, v)| (k, v.to_owned())).collect();
+        let pairs = ep.query_pairs();
         assert_eq!(
             pairs,
             [
@@ -541,7 +541,7 @@ mod tests {
 
         let ep = GetPubTemplateKeywords::new("99").endpoint().expect("ok");
         assert_eq!(ep.path(), "/wxaapi/newtmpl/getpubtemplatekeywords");
-        assert_eq!(ep.query_pairs().collect::<Vec<_>>(), [("tid", "99")]);
+        assert_eq!(ep.query_pairs(), [("tid", "99".to_owned())]);
 
         let ep = AddSubscribeTemplate::new("401", [1, 2])
             .scene_desc("测试数据")

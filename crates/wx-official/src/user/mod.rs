@@ -396,8 +396,8 @@ pub(crate) mod tests {
     }
 
     /// The query of `ep` (names and values).
-    pub(crate) fn query(ep: &Endpoint) -> Vec<(&'static str, String)> {
-        ep.query_pairs().map(|(k, v)| (k, v.to_owned())).collect()
+    pub(crate) fn query(ep: &Endpoint) -> Vec<(&str, String)> {
+        ep.query_pairs()
     }
 
     /// The rejected argument and reason of a request refused before sending.

@@ -221,3 +221,25 @@ async fn the_default_cap_is_8_mib() {
         .expect_err("over the default cap");
     assert!(error.is_body_too_large());
 }
+
+/// A body within its declared Content-Length is read whole at once; a server that sends more
+/// than it declared gets only the declared bytes read, however much more it sends.
+#[tokio::test]
+async fn a_declared_length_bounds_what_is_read() {
+    let cap = 1000;
+    let liar = RawServer::start(|mut stream: TcpStream| async move {
+        if !read_request_head(&mut stream).await {
+            return;
+        }
+        let mut out = b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\n".to_vec();
+        out.extend(std::iter::repeat_n(b'b', 1024 * 1024));
+        let _ = stream.write_all(&out).await;
+        let _ = stream.flush().await;
+    })
+    .await;
+    let response = capped(cap)
+        .send(HttpRequest::get(liar.url("/x")))
+        .await
+        .expect("the declared ten bytes");
+    assert_eq!(&response.body[..], b"bbbbbbbbbb");
+}

@@ -231,6 +231,11 @@ impl fmt::Debug for HttpResponse {
     }
 }
 
+/// The future [`HttpTransport::send`] returns, as `#[async_trait]` writes it.
+type BoxedSend<'a> = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<HttpResponse, TransportError>> + Send + 'a>,
+>;
+
 /// Sends one HTTP request. Implementations never follow redirects and never retry: the client
 /// does that. The errors they return must not contain the URL (its query holds secrets).
 #[async_trait]
@@ -242,24 +247,36 @@ pub trait HttpTransport: Send + Sync {
     async fn send(&self, request: HttpRequest) -> Result<HttpResponse, TransportError>;
 }
 
-#[async_trait]
+/// Forwards to the inner transport's future as it is (no second box).
 impl<T: HttpTransport + ?Sized> HttpTransport for Arc<T> {
-    async fn send(&self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
-        (**self).send(request).await
+    fn send<'life0, 'async_trait>(&'life0 self, request: HttpRequest) -> BoxedSend<'async_trait>
+    where
+        'life0: 'async_trait,
+        Self: 'async_trait,
+    {
+        (**self).send(request)
     }
 }
 
-#[async_trait]
+/// Forwards to the inner transport's future as it is (no second box).
 impl<T: HttpTransport + ?Sized> HttpTransport for Box<T> {
-    async fn send(&self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
-        (**self).send(request).await
+    fn send<'life0, 'async_trait>(&'life0 self, request: HttpRequest) -> BoxedSend<'async_trait>
+    where
+        'life0: 'async_trait,
+        Self: 'async_trait,
+    {
+        (**self).send(request)
     }
 }
 
-#[async_trait]
+/// Forwards to the inner transport's future as it is (no second box).
 impl<T: HttpTransport + ?Sized> HttpTransport for &T {
-    async fn send(&self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
-        (**self).send(request).await
+    fn send<'life0, 'async_trait>(&'life0 self, request: HttpRequest) -> BoxedSend<'async_trait>
+    where
+        'life0: 'async_trait,
+        Self: 'async_trait,
+    {
+        (**self).send(request)
     }
 }
 

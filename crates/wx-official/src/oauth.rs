@@ -399,18 +399,19 @@ where
     /// - [`Error::Api`] `40001`/`42001`/`40014` when the web token is invalid or expired
     ///   (refresh it), `40003` for an openid that does not match.
     /// - Otherwise as [`call`](Self::call).
-    pub async fn user_info(
+    pub fn user_info(
         &self,
         web_token: &WebAccessToken,
         openid: &OpenId,
         lang: Lang,
-    ) -> Result<UserInfo> {
-        self.send(&WebUserInfo {
+    ) -> impl Future<Output = Result<UserInfo>> + use<'_, T, S> {
+        // The request is built now, so the future holds neither it nor the arguments.
+        let request = WebUserInfo {
             web_token,
             openid,
             lang,
-        })
-        .await
+        };
+        self.call_built(request.endpoint())
     }
 
     /// Whether a web-auth token is still valid for `openid` (`GET /sns/auth`).

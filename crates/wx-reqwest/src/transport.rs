@@ -1,9 +1,10 @@
 //! [`ReqwestTransport`]: [`HttpTransport`] on a [`reqwest::Client`].
 
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Instant;
 
-use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
 use wx_core::{HttpRequest, HttpResponse, HttpTransport, TransportError};
 
@@ -59,7 +60,27 @@ impl ReqwestTransport {
         &self.client
     }
 
-    async fn execute(&self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
+    /// [`start`](Self::start) now when a Tokio runtime is current, else when first polled:
+    /// reqwest arms its timeout as a request is sent, which needs the runtime, and a caller may
+    /// make the future outside one and poll it inside.
+    fn begin<'a>(
+        &'a self,
+        request: HttpRequest,
+    ) -> Pin<Box<dyn Future<Output = Result<HttpResponse, TransportError>> + Send + 'a>> {
+        if tokio::runtime::Handle::try_current().is_ok() {
+            Box::pin(self.start(request))
+        } else {
+            Box::pin(async move { self.start(request).await })
+        }
+    }
+
+    /// Starts `request`: builds reqwest's request (the URL is parsed here and its text
+    /// dropped) and returns what is left to await. Plain code, so that the future of a call
+    /// holds only reqwest's pending handle and the body limit, not the request's parts.
+    fn start(
+        &self,
+        request: HttpRequest,
+    ) -> impl Future<Output = Result<HttpResponse, TransportError>> + Send + 'static {
         let HttpRequest {
             method,
             url,
@@ -69,55 +90,69 @@ impl ReqwestTransport {
             ..
         } = request;
         let mut builder = self.client.request(method, url.as_str());
-        // The URL is parsed into the request: its text is not kept for the whole call.
-        drop(url);
         if !headers.is_empty() {
             builder = builder.headers(headers);
         }
         if let Some(body) = body {
             builder = builder.body(body);
         }
-        let mut response = builder.send().await.map_err(map_error)?;
-        let status = response.status();
-        let headers = std::mem::take(response.headers_mut());
-        // The request's own limit (a download's documented file size) replaces the default for
-        // a file; a JSON or text answer keeps the default when it is tighter.
-        let limit = wx_core::response_cap(response_limit, &headers, self.max_body_size);
-        let body = read_capped(response, limit).await?;
-        Ok(HttpResponse {
-            status,
-            headers,
-            body,
-        })
-    }
-}
-
-/// Reads the body and stops as soon as it passes `limit`: the response (and its connection)
-/// is then dropped unread.
-async fn read_capped(
-    mut response: reqwest::Response,
-    limit: usize,
-) -> Result<Bytes, TransportError> {
-    let declared = response.content_length();
-    match declared {
-        Some(len) if len > limit as u64 => Err(body_too_large(limit, Some(len))),
-        // hyper reads exactly the declared length (more is a protocol error), so the body is
-        // within the cap: collected whole, without a copy when it arrives in one piece.
-        Some(_) => response.bytes().await.map_err(map_error),
-        None => {
-            let mut body = BytesMut::new();
-            while let Some(chunk) = response.chunk().await.map_err(map_error)? {
-                if chunk.len() > limit - body.len() {
-                    return Err(body_too_large(limit, None));
-                }
-                body.extend_from_slice(&chunk);
-            }
-            Ok(body.freeze())
+        // An unparsable URL is reported when the pending request is awaited.
+        let pending = builder.send();
+        let max_body_size = self.max_body_size;
+        async move {
+            let mut response = pending.await.map_err(map_error)?;
+            let status = response.status();
+            let headers = std::mem::take(response.headers_mut());
+            // The request's own limit (a download's documented file size) replaces the default
+            // for a file; a JSON or text answer keeps the default when it is tighter.
+            let limit = wx_core::response_cap(response_limit, &headers, max_body_size);
+            let body = read_capped(&mut response, limit).await?;
+            Ok(HttpResponse {
+                status,
+                headers,
+                body,
+            })
         }
     }
 }
 
-#[async_trait]
+/// Reads the body and stops as soon as it passes `limit`: the response (and its connection)
+/// is then dropped unread. A body that arrives in one piece is returned as it came, without a
+/// copy; only a second piece starts a buffer. (reqwest's own `bytes()` would keep three copies
+/// of the response in the future of every call in flight.)
+async fn read_capped(
+    response: &mut reqwest::Response,
+    limit: usize,
+) -> Result<Bytes, TransportError> {
+    let declared = response.content_length();
+    if let Some(len) = declared.filter(|&len| len > limit as u64) {
+        return Err(body_too_large(limit, Some(len)));
+    }
+    let mut first = Bytes::new();
+    let mut more: Option<BytesMut> = None;
+    while let Some(chunk) = response.chunk().await.map_err(map_error)? {
+        let read = more.as_ref().map_or(first.len(), BytesMut::len);
+        if chunk.len() > limit - read {
+            return Err(body_too_large(limit, None));
+        }
+        match more.as_mut() {
+            Some(buf) => buf.extend_from_slice(&chunk),
+            None if first.is_empty() => first = chunk,
+            None => {
+                // `declared <= limit` here, so the capacity is bounded by the cap.
+                let capacity = declared
+                    .map_or(0, |len| len as usize)
+                    .max(read + chunk.len());
+                let mut buf = BytesMut::with_capacity(capacity);
+                buf.extend_from_slice(&first);
+                buf.extend_from_slice(&chunk);
+                more = Some(buf);
+            }
+        }
+    }
+    Ok(more.map_or(first, BytesMut::freeze))
+}
+
 impl HttpTransport for ReqwestTransport {
     /// Sends `request`; see [`HttpTransport::send`].
     ///
@@ -126,35 +161,45 @@ impl HttpTransport for ReqwestTransport {
     /// be made (refused, DNS, TLS, connect timeout), `Timeout` when the request ran past its
     /// timeout, `Io` when the connection broke mid-way, `BodyTooLarge` when the body passed
     /// the cap, `Other` otherwise (e.g. an unparsable URL).
-    async fn send(&self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
+    fn send<'life0, 'async_trait>(
+        &'life0 self,
+        request: HttpRequest,
+    ) -> Pin<Box<dyn Future<Output = Result<HttpResponse, TransportError>> + Send + 'async_trait>>
+    where
+        'life0: 'async_trait,
+        Self: 'async_trait,
+    {
         // The log line below costs a clock read and a copy of the path: only when it is on.
         if !tracing::enabled!(tracing::Level::DEBUG) {
-            return self.execute(request).await;
+            return self.begin(request);
         }
         let started = Instant::now();
         let method = request.method.clone();
         // The path only: the query carries `secret=` and `access_token=`.
         let path = request.path().to_owned();
-        let result = self.execute(request).await;
-        let elapsed_ms = started.elapsed().as_millis();
-        match &result {
-            Ok(response) => tracing::debug!(
-                %method,
-                path,
-                status = response.status.as_u16(),
-                body_len = response.body.len(),
-                elapsed_ms,
-                "wx http response"
-            ),
-            Err(error) => tracing::debug!(
-                %method,
-                path,
-                kind = ?error.kind(),
-                elapsed_ms,
-                "wx http request failed"
-            ),
-        }
-        result
+        let call = self.begin(request);
+        Box::pin(async move {
+            let result = call.await;
+            let elapsed_ms = started.elapsed().as_millis();
+            match &result {
+                Ok(response) => tracing::debug!(
+                    %method,
+                    path,
+                    status = response.status.as_u16(),
+                    body_len = response.body.len(),
+                    elapsed_ms,
+                    "wx http response"
+                ),
+                Err(error) => tracing::debug!(
+                    %method,
+                    path,
+                    kind = ?error.kind(),
+                    elapsed_ms,
+                    "wx http request failed"
+                ),
+            }
+            result
+        })
     }
 }
 

@@ -121,8 +121,11 @@ fn main() {
         group.finish();
     }
 
-    let (rounds, calls) = if full { (21, 400) } else { (3, 10) };
-    let (vs_bare, vs_decoded) = rt.block_on(async {
+    // A second bare client, for an A/A measurement: what the method reads when both sides
+    // do the same work (its own noise, in the same run).
+    let http2 = common::bare_client();
+    let (rounds, calls) = if full { (41, 200) } else { (3, 10) };
+    let (vs_bare, vs_decoded, same) = rt.block_on(async {
         let vs_bare = Interleaved::measure(
             rounds,
             calls,
@@ -145,7 +148,18 @@ fn main() {
             },
         )
         .await;
-        (vs_bare, vs_decoded)
+        let same = Interleaved::measure(
+            rounds,
+            calls,
+            async || {
+                black_box(common::bare_get_decoded(&http2, &url).await);
+            },
+            async || {
+                black_box(common::bare_get_decoded(&http, &url).await);
+            },
+        )
+        .await;
+        (vs_bare, vs_decoded, same)
     });
     let (cpu_rounds, cpu_calls) = if full { (11, 20_000) } else { (3, 100) };
     let layers = rt.block_on(Interleaved::measure(
@@ -168,7 +182,8 @@ fn main() {
 
     report(&format!(
         "overhead: user_info via wx {} vs bare reqwest GET {} per call: ratio {:.3} (goal <= {GOAL}: {}); \
-         vs bare GET + serde_json decode {}: ratio {:.3} ({}) [median of {} interleaved rounds of {} calls]",
+         vs bare GET + serde_json decode {}: ratio {:.3} ({}; rounds' quartiles {:.3}-{:.3}) \
+         [median of {} interleaved rounds of {} calls]",
         fmt_duration(vs_bare.a),
         fmt_duration(vs_bare.b),
         vs_bare.ratio,
@@ -176,8 +191,15 @@ fn main() {
         fmt_duration(vs_decoded.b),
         vs_decoded.ratio,
         verdict(vs_decoded.ratio <= GOAL),
+        vs_decoded.quartiles.0,
+        vs_decoded.quartiles.1,
         vs_bare.rounds,
         vs_bare.calls_per_round,
+    ));
+    report(&format!(
+        "overhead: the method's own noise, a bare client (GET + serde_json) against a second bare \
+         client: ratio {:.3} (rounds' quartiles {:.3}-{:.3}) [median of {} interleaved rounds of {} calls]",
+        same.ratio, same.quartiles.0, same.quartiles.1, same.rounds, same.calls_per_round,
     ));
     report(&format!(
         "overhead: without the network, user_info via wx on a canned transport {} vs serde_json decode \

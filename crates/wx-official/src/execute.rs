@@ -232,19 +232,26 @@ where
     ) -> Result<R> {
         let mut retry = 0;
         loop {
-            // The answer is not kept across the backoff's sleep: only what the sleep needs.
-            let e = match self.send_once(ep, token).await {
-                Err(e) if retry < self.inner.config.retry.max_retries() && may_retry(ep, &e) => e,
-                Err(e) => {
-                    tracing::debug!(error = %e, "call failed");
-                    return Err(e);
-                }
-                ok => return ok,
+            // The answer is not kept across the backoff's sleep (its scope ends before): only
+            // what the sleep needs.
+            let delay = {
+                let e = match self.send_once(ep, token).await {
+                    Err(e)
+                        if retry < self.inner.config.retry.max_retries() && may_retry(ep, &e) =>
+                    {
+                        e
+                    }
+                    Err(e) => {
+                        tracing::debug!(error = %e, "call failed");
+                        return Err(e);
+                    }
+                    ok => return ok,
+                };
+                let delay = self.inner.config.retry.delay(retry);
+                tracing::debug!(retry = retry + 1, ?delay, error = %e, "transient failure; retrying");
+                delay
             };
-            let delay = self.inner.config.retry.delay(retry);
             retry += 1;
-            tracing::debug!(retry, ?delay, error = %e, "transient failure; retrying");
-            drop(e);
             tokio::time::sleep(delay).await;
         }
     }

@@ -245,6 +245,14 @@ pub trait HttpTransport: Send + Sync {
     /// # Errors
     /// A classified [`TransportError`] when no complete response was received.
     async fn send(&self, request: HttpRequest) -> Result<HttpResponse, TransportError>;
+
+    /// The longest a [`send`](Self::send) of this transport can take before it ends by itself
+    /// (its own whole-request timeout), when it promises one. A client then arms no timer of
+    /// its own for a request that ends before the call's deadline anyway: one timer per
+    /// request instead of two. `None` (the default): the client bounds every request itself.
+    fn send_timeout(&self) -> Option<std::time::Duration> {
+        None
+    }
 }
 
 /// Forwards to the inner transport's future as it is (no second box).
@@ -255,6 +263,10 @@ impl<T: HttpTransport + ?Sized> HttpTransport for Arc<T> {
         Self: 'async_trait,
     {
         (**self).send(request)
+    }
+
+    fn send_timeout(&self) -> Option<std::time::Duration> {
+        (**self).send_timeout()
     }
 }
 
@@ -267,6 +279,10 @@ impl<T: HttpTransport + ?Sized> HttpTransport for Box<T> {
     {
         (**self).send(request)
     }
+
+    fn send_timeout(&self) -> Option<std::time::Duration> {
+        (**self).send_timeout()
+    }
 }
 
 /// Forwards to the inner transport's future as it is (no second box).
@@ -277,6 +293,10 @@ impl<T: HttpTransport + ?Sized> HttpTransport for &T {
         Self: 'async_trait,
     {
         (**self).send(request)
+    }
+
+    fn send_timeout(&self) -> Option<std::time::Duration> {
+        (**self).send_timeout()
     }
 }
 

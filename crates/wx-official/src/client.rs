@@ -453,7 +453,10 @@ where
         // Not through `send`: its base-token branch would make this future recursive (the
         // token fetch needs no token), and a recursive future is not provably `Send`.
         let ep = request.endpoint()?;
-        let r: AccessTokenResponse = self.traced(&ep, self.send_with_retries(&ep, None)).await?;
+        let deadline = self.deadline(ep.name());
+        let r: AccessTokenResponse = self
+            .traced(&ep, self.send_with_retries(&ep, None, &deadline))
+            .await?;
         if r.access_token.is_empty() || r.access_token.secret().len() > MAX_TOKEN_LEN {
             return Err(DecodeError {
                 endpoint: ep.name(),

@@ -2,17 +2,48 @@
 //! declares, sent, decoded, and retried where that is safe.
 
 use std::future::Future;
+use std::time::Duration;
 
 use futures::FutureExt as _;
 use futures::future::{self, Either};
 use tracing::Instrument as _;
 use wx_core::{
-    AccessToken, Delivery, Error, HttpRequest, HttpTransport, Result, RetryHint, TokenStore, urlenc,
+    AccessToken, Delivery, Error, HttpRequest, HttpTransport, Result, RetryHint, TokenStore,
+    TransportError, urlenc,
 };
 
 use crate::client::OfficialAccount;
 use crate::endpoint::{Auth, Endpoint};
 use crate::request::{FromResponse, Request};
+
+/// When a call must end, and what to say when it does not.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Deadline {
+    at: tokio::time::Instant,
+    length: Duration,
+    operation: &'static str,
+}
+
+impl Deadline {
+    /// [`Error::Deadline`] for this call.
+    fn error(&self) -> Error {
+        Error::Deadline {
+            operation: self.operation,
+            deadline: self.length,
+        }
+    }
+
+    fn remaining(&self) -> Duration {
+        self.at
+            .saturating_duration_since(tokio::time::Instant::now())
+    }
+
+    /// `fut`, failed with [`Error::Deadline`] if it is still pending at the deadline. A future
+    /// that is ready when first polled never arms the timer.
+    fn bound<R>(self, fut: impl Future<Output = Result<R>>) -> impl Future<Output = Result<R>> {
+        tokio::time::timeout_at(self.at, fut).map(move |r| r.unwrap_or_else(|_| Err(self.error())))
+    }
+}
 
 /// Whether `e`, a transient failure, may be retried for `ep`. A request that is not idempotent
 /// is repeated only when it certainly had no effect.
@@ -134,13 +165,17 @@ where
         // the argument. The block only borrows the one it owns.
         async move {
             endpoint.check()?;
+            let deadline = self.deadline(endpoint.name());
             match endpoint.auth_kind() {
                 Auth::None => {
-                    self.traced(&endpoint, self.send_with_retries(&endpoint, None))
-                        .await
+                    self.traced(
+                        &endpoint,
+                        self.send_with_retries(&endpoint, None, &deadline),
+                    )
+                    .await
                 }
                 Auth::BaseToken => {
-                    self.traced(&endpoint, self.with_base_token(&endpoint))
+                    self.traced(&endpoint, self.with_base_token(&endpoint, &deadline))
                         .await
                 }
             }
@@ -148,14 +183,20 @@ where
     }
 
     /// `ep` with the base token; a rejected token is recovered once (see [`call`](Self::call)).
-    async fn with_base_token<R: FromResponse>(&self, ep: &Endpoint) -> Result<R> {
-        let token = self.base_token().await?;
-        let rejected = match self.send_with_retries(ep, Some(&token)).await {
+    async fn with_base_token<R: FromResponse>(
+        &self,
+        ep: &Endpoint,
+        deadline: &Deadline,
+    ) -> Result<R> {
+        // A warm token is ready at once, and a timer is armed only for a future that waits.
+        let token = deadline.bound(self.base_token()).await?;
+        let rejected = match self.send_with_retries(ep, Some(&token), deadline).await {
             Err(e) if e.retry_hint() == RetryHint::RefreshToken => e,
             other => return other,
         };
         // The rare path is boxed, so that it adds nothing to every call's future.
-        Box::pin(self.retry_with_new_token(ep, token, rejected)).await
+        let deadline = *deadline;
+        Box::pin(deadline.bound(self.retry_with_new_token(ep, token, rejected, deadline))).await
     }
 
     /// After WeChat rejected `token`: drops it if it is still the cached one, gets a token
@@ -165,11 +206,12 @@ where
         ep: &Endpoint,
         token: AccessToken,
         rejected: Error,
+        deadline: Deadline,
     ) -> Result<R> {
         let dropped = self.invalidate_access_token(&token).await?;
         tracing::info!(error = %rejected, dropped, "access token rejected; retrying once with a new one");
         let token = self.base_token().await?;
-        self.send_with_retries(ep, Some(&token)).await
+        self.send_with_retries(ep, Some(&token), &deadline).await
     }
 
     /// [`call`](Self::call) with the base access token, whatever `endpoint` declares: shorthand
@@ -182,7 +224,7 @@ where
     }
 
     /// Runs `fut` inside a span naming the endpoint (its path, never the query), when a subscriber
-    /// listens at INFO, and under the deadline.
+    /// listens at INFO. (The deadline is kept by [`send_with_retries`](Self::send_with_retries).)
     ///
     /// Plain functions returning future types, not `async fn`s: an `async fn` keeps the future
     /// it is given in its own state besides the one it awaits, so each layer would add the whole
@@ -204,7 +246,17 @@ where
         } else {
             tracing::Span::none()
         };
-        self.with_deadline(ep.name(), fut).instrument(span)
+        fut.instrument(span)
+    }
+
+    /// The deadline of a call to `operation` starting now.
+    pub(crate) fn deadline(&self, operation: &'static str) -> Deadline {
+        let length = self.inner.config.deadline;
+        Deadline {
+            at: tokio::time::Instant::now() + length,
+            length,
+            operation,
+        }
     }
 
     /// Fails `fut` with [`Error::Deadline`] naming `operation` when it outlives the request
@@ -225,17 +277,41 @@ where
 
     /// The one execute path: one request, retried with backoff while the failure is transient
     /// and repeating is safe.
+    ///
+    /// The whole of it, retries and backoff included, ends by `deadline` ([`Error::Deadline`]).
+    /// An attempt is bounded by a timer of its own only when the transport does not promise
+    /// to end it in time by itself ([`HttpTransport::send_timeout`]): with the default
+    /// `ReqwestTransport` (15 s) and deadline (30 s), a first attempt arms no second timer.
     pub(crate) async fn send_with_retries<R: FromResponse>(
         &self,
         ep: &Endpoint,
         token: Option<&AccessToken>,
+        deadline: &Deadline,
     ) -> Result<R> {
+        let transport_ends_within = self.inner.transport.send_timeout();
         let mut retry = 0;
         loop {
             // The answer is not kept across the backoff's sleep (its scope ends before): only
             // what the sleep needs.
             let delay = {
-                let e = match self.send_once(ep, token).await {
+                let remaining = deadline.remaining();
+                if remaining.is_zero() {
+                    return Err(deadline.error());
+                }
+                let attempt = self.send_once(ep, token);
+                let result = if transport_ends_within.is_some_and(|t| t <= remaining) {
+                    attempt.await
+                } else {
+                    deadline.bound(attempt).await
+                };
+                let e = match result {
+                    // The transport's own timeout ended it, at the deadline or past it.
+                    Err(e)
+                        if e.transport().is_some_and(TransportError::is_timeout)
+                            && deadline.remaining().is_zero() =>
+                    {
+                        return Err(deadline.error());
+                    }
                     Err(e)
                         if retry < self.inner.config.retry.max_retries() && may_retry(ep, &e) =>
                     {
@@ -252,7 +328,8 @@ where
                 delay
             };
             retry += 1;
-            tokio::time::sleep(delay).await;
+            // A backoff that would pass the deadline ends at it (the next turn says so).
+            tokio::time::sleep_until(deadline.at.min(tokio::time::Instant::now() + delay)).await;
         }
     }
 

@@ -137,7 +137,9 @@ impl ReqwestTransportBuilder {
             builder = builder.proxy(proxy);
         }
         let client = builder.build().map_err(map_error)?;
-        Ok(ReqwestTransport::from(client).with_max_body_size(self.max_body_size))
+        Ok(ReqwestTransport::from(client)
+            .with_max_body_size(self.max_body_size)
+            .with_known_timeout(self.timeout))
     }
 }
 

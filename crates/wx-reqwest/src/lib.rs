@@ -5,6 +5,7 @@
 mod builder;
 mod error;
 mod transport;
+mod url_cache;
 
 pub use builder::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_BODY_SIZE, DEFAULT_POOL_IDLE_TIMEOUT, DEFAULT_TIMEOUT,

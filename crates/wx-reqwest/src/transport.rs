@@ -3,13 +3,14 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use wx_core::{HttpRequest, HttpResponse, HttpTransport, TransportError};
 
 use crate::builder::{DEFAULT_MAX_BODY_SIZE, ReqwestTransportBuilder};
 use crate::error::{body_too_large, map_error};
+use crate::url_cache;
 
 /// An [`HttpTransport`] on reqwest (tokio). Clones share one connection pool, so build it once
 /// and clone it where needed.
@@ -23,6 +24,8 @@ use crate::error::{body_too_large, map_error};
 pub struct ReqwestTransport {
     client: reqwest::Client,
     max_body_size: usize,
+    /// The client's whole-request timeout, when this crate built the client and knows it.
+    timeout: Option<Duration>,
 }
 
 impl ReqwestTransport {
@@ -52,6 +55,13 @@ impl ReqwestTransport {
     #[must_use]
     pub fn max_body_size(&self) -> usize {
         self.max_body_size
+    }
+
+    /// Records the whole-request timeout the client was built with (see
+    /// [`HttpTransport::send_timeout`]).
+    pub(crate) fn with_known_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
     }
 
     /// The underlying client.
@@ -89,7 +99,10 @@ impl ReqwestTransport {
             response_limit,
             ..
         } = request;
-        let mut builder = self.client.request(method, url.as_str());
+        let mut builder = match url_cache::parse(&url) {
+            Some(parsed) => self.client.request(method, parsed),
+            None => self.client.request(method, url.as_str()),
+        };
         if !headers.is_empty() {
             builder = builder.headers(headers);
         }
@@ -201,6 +214,13 @@ impl HttpTransport for ReqwestTransport {
             result
         })
     }
+
+    /// The whole-request timeout of a transport built with [`ReqwestTransport::builder`]
+    /// (reqwest ends a request, connecting and reading the body included, when it passes);
+    /// `None` for a client handed over with `From`, whose timeout reqwest does not tell.
+    fn send_timeout(&self) -> Option<Duration> {
+        self.timeout
+    }
 }
 
 /// Reuses a client you already have: its timeouts, proxies, TLS and pool are kept, and the
@@ -220,6 +240,8 @@ impl From<reqwest::Client> for ReqwestTransport {
         ReqwestTransport {
             client,
             max_body_size: DEFAULT_MAX_BODY_SIZE,
+            // reqwest does not say what timeout a client was built with.
+            timeout: None,
         }
     }
 }

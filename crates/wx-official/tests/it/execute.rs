@@ -515,7 +515,7 @@ async fn a_malformed_endpoint_path_is_rejected_before_sending() {
 /// A call in flight costs its future's size in memory, for as long as WeChat takes to answer:
 /// the futures stay small. (A deterministic check of what the `throughput` bench measures; an
 /// `async fn` layer that kept its argument, or a rare path not boxed, doubled them before:
-/// `user_info` 1,520 bytes, a call 1,168.)
+/// `user_info` 1,520 bytes, a call 1,168; now 672 and 664.)
 #[test]
 fn a_calls_future_stays_small() {
     let s = setup();
@@ -525,4 +525,64 @@ fn a_calls_future_stays_small() {
     let call = s.client.call::<Ips>(api().with_base_token());
     let sizes = (size_of_val(&user_info), size_of_val(&call));
     assert!(sizes.0 <= 768 && sizes.1 <= 768, "{sizes:?}");
+}
+
+/// A transport that promises to end every send within `promised` and takes `takes` to fail
+/// with a timeout.
+struct Promises {
+    promised: Duration,
+    takes: Duration,
+    calls: Arc<Mutex<u32>>,
+}
+
+#[async_trait::async_trait]
+impl wx_core::HttpTransport for Promises {
+    async fn send(&self, _: HttpRequest) -> Result<HttpResponse, wx_core::TransportError> {
+        *self.calls.lock().expect("count") += 1;
+        tokio::time::sleep(self.takes).await;
+        Err(wx_core::TransportError::new(
+            TransportErrorKind::Timeout,
+            "timed out",
+        ))
+    }
+
+    fn send_timeout(&self) -> Option<Duration> {
+        Some(self.promised)
+    }
+}
+
+/// The deadline holds when the client trusts the transport's own timeout: attempts that end
+/// in time run without a timer of the client's, the attempt that would not is bounded by one,
+/// and a backoff never passes the deadline.
+#[tokio::test(start_paused = true)]
+async fn the_deadline_holds_over_a_transport_that_times_out_by_itself() {
+    for (deadline_ms, takes_ms, expect_calls) in [
+        // 0-300, 301-601, 603-903: each ends before the deadline by the transport's promise;
+        // the fourth starts with under 300 ms left and is cut by the client at 1,000 ms.
+        (1_000, 300, 4),
+        // Less time than the promise from the start: the client's timer bounds the first
+        // attempt, though this transport would hang far longer than it promised.
+        (200, 10_000, 1),
+    ] {
+        let calls = Arc::new(Mutex::new(0));
+        let transport = Promises {
+            promised: Duration::from_millis(300),
+            takes: Duration::from_millis(takes_ms),
+            calls: calls.clone(),
+        };
+        let deadline = Duration::from_millis(deadline_ms);
+        let client = builder(&ManualClock::starting_now())
+            .retry_policy(fast_retry().with_max_retries(5))
+            .request_deadline(deadline)
+            .build(transport, MemoryTokenStore::new())
+            .expect("client");
+        let started = tokio::time::Instant::now();
+        let e = client.call::<Ips>(api()).await.expect_err("deadline");
+        assert!(
+            matches!(e, Error::Deadline { operation, deadline: d } if operation == "cgi-bin/get_api_domain_ip" && d == deadline),
+            "{e:?}"
+        );
+        assert_eq!(started.elapsed(), deadline, "ends exactly at the deadline");
+        assert_eq!(*calls.lock().expect("count"), expect_calls);
+    }
 }

@@ -4,7 +4,13 @@
 //!   `OfficialAccount<ReqwestTransport, MemoryTokenStore>` against the sandbox server on
 //!   loopback, versus the same 64 tasks sending the same GET with a bare `reqwest::Client`.
 //!   Criterion times one batch (64 tasks x 16 calls) and prints elements per second; the printed
-//!   ratio comes from interleaved batches in the same run.
+//!   ratio comes from interleaved batches in the same run. A third line splits the cost: the
+//!   same batches sending through `ReqwestTransport` and decoding with `decode_response`, without
+//!   the client's layers (request building, retries, deadline), against the bare client.
+//! - For instruction counts: `WX_BENCH_ONLY=wx|bare|transport WX_BENCH_BATCHES=N valgrind
+//!   --tool=callgrind target/release/deps/throughput-*` runs N batches of 64 x 16 calls of one
+//!   variant after the set-up and exits; two runs with different N give one call's
+//!   instructions (valgrind runs the threads one at a time: contention does not show).
 //! - Memory per in-flight call: a fresh child process (this binary, re-run as a probe) starts
 //!   1,000 calls that the sandbox holds open with its `Delay` fault, and reads its own
 //!   `VmRSS`/`VmHWM` from `/proc/self/status` while all of them are in flight, against its
@@ -35,6 +41,9 @@ const BASE_ENV: &str = "WX_BENCH_BASE";
 const TOKEN_ENV: &str = "WX_BENCH_WEB_TOKEN";
 const OPENID_ENV: &str = "WX_BENCH_OPENID";
 const IN_FLIGHT_ENV: &str = "WX_BENCH_IN_FLIGHT";
+/// Instruction-count mode (see the module docs).
+const ONLY_ENV: &str = "WX_BENCH_ONLY";
+const BATCHES_ENV: &str = "WX_BENCH_BATCHES";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Variant {
@@ -127,6 +136,31 @@ impl Caller {
     }
 }
 
+/// Like [`batch`], with wx's transport and decoder but not its client: what the client's
+/// layers add is the difference.
+async fn transport_batch(transport: &wx_reqwest::ReqwestTransport, url: &Arc<str>, per_task: u32) {
+    use wx_core::HttpTransport as _;
+    let mut tasks = JoinSet::new();
+    for _ in 0..TASKS {
+        let transport = transport.clone();
+        let url = url.clone();
+        tasks.spawn(async move {
+            for _ in 0..per_task {
+                let response = transport
+                    .send(wx_core::HttpRequest::get(url.to_string()))
+                    .await
+                    .expect("sent");
+                let profile: wx_core::UserInfo =
+                    wx_core::decode_response("sns/userinfo", &response.body).expect("a profile");
+                black_box(profile.openid);
+            }
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.expect("a calling task");
+    }
+}
+
 /// `TASKS` tasks, each making `per_task` calls one after another.
 async fn batch(caller: &Caller, per_task: u32) {
     let mut tasks = JoinSet::new();
@@ -167,6 +201,23 @@ fn main() {
         assert_eq!(bare.call().await.as_str(), common::OPENID);
     });
 
+    let transport = common::transport();
+    let url: Arc<str> = common::userinfo_url(&served.base, &login).into();
+    if let Ok(variant) = std::env::var(ONLY_ENV) {
+        let batches: u32 = std::env::var(BATCHES_ENV).map_or(10, |n| n.parse().expect("a count"));
+        rt.block_on(async {
+            for _ in 0..batches {
+                match variant.as_str() {
+                    "wx" => batch(&wx, CALLS_PER_TASK).await,
+                    "bare" => batch(&bare, CALLS_PER_TASK).await,
+                    "transport" => transport_batch(&transport, &url, CALLS_PER_TASK).await,
+                    other => panic!("{ONLY_ENV}={other:?}: wx, bare or transport"),
+                }
+            }
+        });
+        return;
+    }
+
     let mut c = Criterion::default()
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(5))
@@ -194,10 +245,16 @@ fn main() {
         async || batch(&wx, per_task).await,
         async || batch(&bare, per_task).await,
     ));
+    let split = rt.block_on(Interleaved::measure(
+        rounds,
+        1,
+        async || transport_batch(&transport, &url, per_task).await,
+        async || batch(&bare, per_task).await,
+    ));
     let calls = TASKS as u64 * u64::from(per_task);
     assert_eq!(
         served.sandbox.count(paths::USERINFO) - before,
-        2 * calls * rounds as u64,
+        4 * calls * rounds as u64,
         "every call reached the server"
     );
     let per_sec = |d: Duration| calls as f64 / d.as_secs_f64();
@@ -208,6 +265,15 @@ fn main() {
         per_sec(r.b),
         1.0 / r.ratio,
         r.rounds,
+        calls,
+    ));
+    report(&format!(
+        "throughput: the same batches through ReqwestTransport + decode_response, without the client's \
+         layers, {:.0} calls/s vs bare {:.0} calls/s: {:.3} [median of {} interleaved batches of {} calls]",
+        per_sec(split.a),
+        per_sec(split.b),
+        1.0 / split.ratio,
+        split.rounds,
         calls,
     ));
 

@@ -247,9 +247,11 @@ pub trait HttpTransport: Send + Sync {
     async fn send(&self, request: HttpRequest) -> Result<HttpResponse, TransportError>;
 
     /// The longest a [`send`](Self::send) of this transport can take before it ends by itself
-    /// (its own whole-request timeout), when it promises one. A client then arms no timer of
-    /// its own for a request that ends before the call's deadline anyway: one timer per
-    /// request instead of two. `None` (the default): the client bounds every request itself.
+    /// (its own whole-request timeout, connecting and reading the body included), when it
+    /// promises one. A client then arms no timer of its own for a request that ends before the
+    /// call's deadline anyway: one timer per request instead of two. `None` (the default): the
+    /// client bounds every request itself. A transport that returns `Some` must keep the
+    /// promise, or a call can outlive its deadline.
     fn send_timeout(&self) -> Option<std::time::Duration> {
         None
     }

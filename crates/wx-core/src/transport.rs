@@ -257,50 +257,29 @@ pub trait HttpTransport: Send + Sync {
     }
 }
 
-/// Forwards to the inner transport's future as it is (no second box).
-impl<T: HttpTransport + ?Sized> HttpTransport for Arc<T> {
-    fn send<'life0, 'async_trait>(&'life0 self, request: HttpRequest) -> BoxedSend<'async_trait>
-    where
-        'life0: 'async_trait,
-        Self: 'async_trait,
-    {
-        (**self).send(request)
-    }
+/// `Arc<T>`, `Box<T>` and `&T` forward to the inner transport's future as it is (no second box).
+macro_rules! forward_transport {
+    ($($wrapper:ty),+) => {$(
+        impl<T: HttpTransport + ?Sized> HttpTransport for $wrapper {
+            fn send<'life0, 'async_trait>(
+                &'life0 self,
+                request: HttpRequest,
+            ) -> BoxedSend<'async_trait>
+            where
+                'life0: 'async_trait,
+                Self: 'async_trait,
+            {
+                (**self).send(request)
+            }
 
-    fn send_timeout(&self) -> Option<std::time::Duration> {
-        (**self).send_timeout()
-    }
+            fn send_timeout(&self) -> Option<std::time::Duration> {
+                (**self).send_timeout()
+            }
+        }
+    )+};
 }
 
-/// Forwards to the inner transport's future as it is (no second box).
-impl<T: HttpTransport + ?Sized> HttpTransport for Box<T> {
-    fn send<'life0, 'async_trait>(&'life0 self, request: HttpRequest) -> BoxedSend<'async_trait>
-    where
-        'life0: 'async_trait,
-        Self: 'async_trait,
-    {
-        (**self).send(request)
-    }
-
-    fn send_timeout(&self) -> Option<std::time::Duration> {
-        (**self).send_timeout()
-    }
-}
-
-/// Forwards to the inner transport's future as it is (no second box).
-impl<T: HttpTransport + ?Sized> HttpTransport for &T {
-    fn send<'life0, 'async_trait>(&'life0 self, request: HttpRequest) -> BoxedSend<'async_trait>
-    where
-        'life0: 'async_trait,
-        Self: 'async_trait,
-    {
-        (**self).send(request)
-    }
-
-    fn send_timeout(&self) -> Option<std::time::Duration> {
-        (**self).send_timeout()
-    }
-}
+forward_transport!(Arc<T>, Box<T>, &T);
 
 /// A transport made from an async closure; see [`transport_fn`].
 pub struct FnTransport<F>(F);
@@ -344,6 +323,46 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Answers 204 and promises to end every send within 5 s.
+    struct Prompt;
+
+    #[async_trait]
+    impl HttpTransport for Prompt {
+        async fn send(&self, _: HttpRequest) -> Result<HttpResponse, TransportError> {
+            Ok(HttpResponse {
+                status: StatusCode::NO_CONTENT,
+                headers: HeaderMap::new(),
+                body: Bytes::new(),
+            })
+        }
+
+        fn send_timeout(&self) -> Option<std::time::Duration> {
+            Some(std::time::Duration::from_secs(5))
+        }
+    }
+
+    /// `Arc`, `Box` and `&` transports send through the inner one and keep its promise.
+    #[tokio::test]
+    async fn wrappers_forward_send_and_the_timeout() {
+        let five = Some(std::time::Duration::from_secs(5));
+        let arc: Arc<dyn HttpTransport> = Arc::new(Prompt);
+        let boxed: Box<dyn HttpTransport> = Box::new(Prompt);
+        let inner = Prompt;
+        let by_ref: &dyn HttpTransport = &inner;
+        for transport in [&arc as &dyn HttpTransport, &boxed, &by_ref] {
+            assert_eq!(transport.send_timeout(), five);
+            let response = transport
+                .send(HttpRequest::get("http://127.0.0.1/x"))
+                .await
+                .expect("sent");
+            assert_eq!(response.status, StatusCode::NO_CONTENT);
+        }
+        let plain = transport_fn(|_req: HttpRequest| async {
+            Err(TransportError::from_kind(crate::TransportErrorKind::Other))
+        });
+        assert_eq!(Arc::new(plain).send_timeout(), None);
+    }
 
     #[test]
     fn request_debug_hides_the_query() {

@@ -237,7 +237,7 @@ fn main() {
     }
 
     // Interleaved batches: one "call" of the timer is one batch of TASKS x per_task calls.
-    let (rounds, per_task) = if full { (9, 64) } else { (1, 2) };
+    let (rounds, per_task) = if full { (31, 64) } else { (1, 2) };
     let before = served.sandbox.count(paths::USERINFO);
     let r = rt.block_on(Interleaved::measure(
         rounds,

@@ -43,22 +43,26 @@ pub(crate) fn parse(url: &str) -> Option<Url> {
 }
 
 fn parse_prefix(prefix: &str) -> Option<Url> {
-    PREFIXES.with(|prefixes| {
-        if let Some(url) = prefixes.borrow().get(prefix) {
-            return Some(url.clone());
-        }
-        let url = Url::parse(prefix).ok()?;
-        // A prefix with a query or fragment of its own cannot take one from the setter as the
-        // parser would (it cannot happen after the split above; checked all the same).
-        if url.query().is_some() || url.fragment().is_some() {
-            return None;
-        }
-        let mut prefixes = prefixes.borrow_mut();
-        if prefixes.len() < CAPACITY {
-            prefixes.insert(prefix.into(), url.clone());
-        }
-        Some(url)
-    })
+    // `try_with`: a request sent while the thread is being torn down parses the URL whole.
+    PREFIXES
+        .try_with(|prefixes| {
+            if let Some(url) = prefixes.borrow().get(prefix) {
+                return Some(url.clone());
+            }
+            let url = Url::parse(prefix).ok()?;
+            // A prefix with a query or fragment of its own cannot take one from the setter as the
+            // parser would (it cannot happen after the split above; checked all the same).
+            if url.query().is_some() || url.fragment().is_some() {
+                return None;
+            }
+            let mut prefixes = prefixes.borrow_mut();
+            if prefixes.len() < CAPACITY {
+                prefixes.insert(prefix.into(), url.clone());
+            }
+            Some(url)
+        })
+        .ok()
+        .flatten()
 }
 
 #[cfg(test)]

@@ -33,7 +33,7 @@ pub use secret::{
 };
 pub use store::{MemoryTokenStore, StoredToken, TokenKey, TokenKind, TokenStore};
 pub use transport::{
-    FnTransport, HttpRequest, HttpResponse, HttpTransport, response_cap, transport_fn,
+    FnTransport, HttpRequest, HttpResponse, HttpTransport, SendFuture, response_cap, transport_fn,
 };
 
 /// `#[serde(deserialize_with = "...")]` helpers for WeChat's loose JSON (numbers sent as

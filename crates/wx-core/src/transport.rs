@@ -231,8 +231,10 @@ impl fmt::Debug for HttpResponse {
     }
 }
 
-/// The future [`HttpTransport::send`] returns, as `#[async_trait]` writes it.
-type BoxedSend<'a> = std::pin::Pin<
+/// The future [`HttpTransport::send`] returns, as `#[async_trait]` writes it: for an
+/// implementation that does its synchronous part before making the future (write `send` as a
+/// plain `fn` returning this, with `#[async_trait]`'s lifetimes).
+pub type SendFuture<'a> = std::pin::Pin<
     Box<dyn std::future::Future<Output = Result<HttpResponse, TransportError>> + Send + 'a>,
 >;
 
@@ -264,7 +266,7 @@ macro_rules! forward_transport {
             fn send<'life0, 'async_trait>(
                 &'life0 self,
                 request: HttpRequest,
-            ) -> BoxedSend<'async_trait>
+            ) -> SendFuture<'async_trait>
             where
                 'life0: 'async_trait,
                 Self: 'async_trait,

@@ -15,7 +15,7 @@ const UNRESERVED: [bool; 256] = {
     let mut b = 0;
     while b < 256 {
         let c = b as u8;
-        table[b] = c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~');
+        table[b] = unreserved_simd(c);
         b += 1;
     }
     table
@@ -24,7 +24,7 @@ const UNRESERVED: [bool; 256] = {
 /// Whether `b` is an RFC 3986 unreserved byte, by branch-free compares, so that a fold over
 /// a block of bytes is vectorised (a table load is not).
 #[inline(always)]
-fn unreserved_simd(b: u8) -> bool {
+const fn unreserved_simd(b: u8) -> bool {
     ((b | 0x20).wrapping_sub(b'a') < 26)
         | (b.wrapping_sub(b'0') < 10)
         | (b == b'-')

@@ -266,13 +266,7 @@ where
         operation: &'static str,
         fut: impl Future<Output = Result<R>>,
     ) -> impl Future<Output = Result<R>> {
-        let deadline = self.inner.config.deadline;
-        tokio::time::timeout(deadline, fut).map(move |r| {
-            r.unwrap_or(Err(Error::Deadline {
-                operation,
-                deadline,
-            }))
-        })
+        self.deadline(operation).bound(fut)
     }
 
     /// The one execute path: one request, retried with backoff while the failure is transient

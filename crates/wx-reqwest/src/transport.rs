@@ -2,11 +2,10 @@
 
 use std::fmt;
 use std::future::Future;
-use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use wx_core::{HttpRequest, HttpResponse, HttpTransport, TransportError};
+use wx_core::{HttpRequest, HttpResponse, HttpTransport, SendFuture, TransportError};
 
 use crate::builder::{DEFAULT_MAX_BODY_SIZE, ReqwestTransportBuilder};
 use crate::error::{body_too_large, map_error};
@@ -73,10 +72,7 @@ impl ReqwestTransport {
     /// [`start`](Self::start) now when a Tokio runtime is current, else when first polled:
     /// reqwest arms its timeout as a request is sent, which needs the runtime, and a caller may
     /// make the future outside one and poll it inside.
-    fn begin<'a>(
-        &'a self,
-        request: HttpRequest,
-    ) -> Pin<Box<dyn Future<Output = Result<HttpResponse, TransportError>> + Send + 'a>> {
+    fn begin<'a>(&'a self, request: HttpRequest) -> SendFuture<'a> {
         if tokio::runtime::Handle::try_current().is_ok() {
             Box::pin(self.start(request))
         } else {
@@ -174,10 +170,7 @@ impl HttpTransport for ReqwestTransport {
     /// be made (refused, DNS, TLS, connect timeout), `Timeout` when the request ran past its
     /// timeout, `Io` when the connection broke mid-way, `BodyTooLarge` when the body passed
     /// the cap, `Other` otherwise (e.g. an unparsable URL).
-    fn send<'life0, 'async_trait>(
-        &'life0 self,
-        request: HttpRequest,
-    ) -> Pin<Box<dyn Future<Output = Result<HttpResponse, TransportError>> + Send + 'async_trait>>
+    fn send<'life0, 'async_trait>(&'life0 self, request: HttpRequest) -> SendFuture<'async_trait>
     where
         'life0: 'async_trait,
         Self: 'async_trait,

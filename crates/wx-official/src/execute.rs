@@ -5,7 +5,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use futures::FutureExt as _;
-use futures::future::{self, Either};
+use futures::future::Either;
 use tracing::Instrument as _;
 use wx_core::{
     AccessToken, Delivery, Error, HttpRequest, HttpTransport, Result, RetryHint, TokenStore,
@@ -119,13 +119,33 @@ where
     /// [`call`](Self::call) on an endpoint built by a [`Request`], or its argument error. The
     /// endpoint is built before the future is made: the future borrows neither the request
     /// nor its arguments.
+    // Not an `async fn` (clippy's suggestion): that would keep a second copy of `endpoint` in
+    // the future beside the argument; the block only borrows the one it owns.
+    #[allow(clippy::manual_async_fn)]
     pub(crate) fn call_built<R: FromResponse>(
         &self,
         endpoint: Result<Endpoint>,
     ) -> impl Future<Output = Result<R>> + use<'_, R, T, S> {
-        match endpoint {
-            Ok(endpoint) => Either::Left(self.call(endpoint)),
-            Err(e) => Either::Right(future::ready(Err(e))),
+        // One future for both outcomes, not a choice of two: every layer of futures between
+        // the caller and the transport is a stack frame and state that each call touches.
+        async move {
+            // Borrowed, not moved out: a moved-out endpoint would be a second copy in the state.
+            let endpoint = match endpoint {
+                Ok(ref endpoint) => endpoint,
+                Err(e) => return Err(e),
+            };
+            endpoint.check()?;
+            let deadline = self.deadline(endpoint.name());
+            match endpoint.auth_kind() {
+                Auth::None => {
+                    self.traced(endpoint, self.send_with_retries(endpoint, None, &deadline))
+                        .await
+                }
+                Auth::BaseToken => {
+                    self.traced(endpoint, self.with_base_token(endpoint, &deadline))
+                        .await
+                }
+            }
         }
     }
 
@@ -155,31 +175,11 @@ where
     /// [`Error::Api`](wx_core::Error::Api) for a WeChat error, [`Error::Transport`](wx_core::Error::Transport), [`Error::HttpStatus`](wx_core::Error::HttpStatus),
     /// [`Error::Decode`](wx_core::Error::Decode), [`Error::InvalidInput`](wx_core::Error::InvalidInput) for a malformed path, [`Error::Deadline`](wx_core::Error::Deadline);
     /// with the base token, the errors of [`access_token`](Self::access_token) too.
-    // Not an `async fn` (clippy's suggestion): see the comment in the body.
-    #[allow(clippy::manual_async_fn)]
     pub fn call<R: FromResponse>(
         &self,
         endpoint: Endpoint,
     ) -> impl Future<Output = Result<R>> + use<'_, R, T, S> {
-        // Not an `async fn`: that would keep a second copy of `endpoint` in the future beside
-        // the argument. The block only borrows the one it owns.
-        async move {
-            endpoint.check()?;
-            let deadline = self.deadline(endpoint.name());
-            match endpoint.auth_kind() {
-                Auth::None => {
-                    self.traced(
-                        &endpoint,
-                        self.send_with_retries(&endpoint, None, &deadline),
-                    )
-                    .await
-                }
-                Auth::BaseToken => {
-                    self.traced(&endpoint, self.with_base_token(&endpoint, &deadline))
-                        .await
-                }
-            }
-        }
+        self.call_built(Ok(endpoint))
     }
 
     /// `ep` with the base token; a rejected token is recovered once (see [`call`](Self::call)).
@@ -234,19 +234,21 @@ where
         ep: &Endpoint,
         fut: impl Future<Output = Result<R>>,
     ) -> impl Future<Output = Result<R>> {
-        // Without a subscriber that listens at INFO there is no span to make: `Span::none()`
-        // costs nothing to enter, where a disabled span still does its bookkeeping.
-        let span = if tracing::level_enabled!(tracing::Level::INFO) {
-            tracing::info_span!(
+        // Without a subscriber that listens at INFO there is no span to make and `fut` is
+        // returned as it is (a disabled span still does its bookkeeping, and a wrapper is one
+        // more layer for every call); a traced call is boxed, so that it adds nothing to the
+        // size of an untraced one.
+        if tracing::level_enabled!(tracing::Level::INFO) {
+            let span = tracing::info_span!(
                 "wx.call",
                 endpoint = ep.name(),
                 method = %ep.method(),
                 path = ep.path()
-            )
+            );
+            Either::Left(Box::pin(fut.instrument(span)))
         } else {
-            tracing::Span::none()
-        };
-        fut.instrument(span)
+            Either::Right(fut)
+        }
     }
 
     /// The deadline of a call to `operation` starting now.
@@ -292,12 +294,16 @@ where
                 if remaining.is_zero() {
                     return Err(deadline.error());
                 }
-                let attempt = self.send_once(ep, token);
-                let result = if transport_ends_within.is_some_and(|t| t <= remaining) {
-                    attempt.await
+                let sent = self.inner.transport.send(self.request(ep, token));
+                let sent = if transport_ends_within.is_some_and(|t| t <= remaining) {
+                    sent.await
                 } else {
-                    deadline.bound(attempt).await
+                    match tokio::time::timeout_at(deadline.at, sent).await {
+                        Ok(sent) => sent,
+                        Err(_) => return Err(deadline.error()),
+                    }
                 };
+                let result = answer(ep, sent);
                 let e = match result {
                     // The transport's own timeout ended it, at the deadline or past it.
                     Err(e)
@@ -327,31 +333,32 @@ where
         }
     }
 
-    async fn send_once<R: FromResponse>(
-        &self,
-        ep: &Endpoint,
-        token: Option<&AccessToken>,
-    ) -> Result<R> {
+    /// The HTTP request of one attempt at `ep`.
+    fn request(&self, ep: &Endpoint, token: Option<&AccessToken>) -> HttpRequest {
         let url = request_url(&self.inner.config.api_base, ep, token);
-        let request = match (ep.content_type(), ep.body()) {
+        match (ep.content_type(), ep.body()) {
             (Some(content_type), Some(body)) => {
                 HttpRequest::post(url, content_type.clone(), body.clone())
             }
             _ => HttpRequest::new(ep.method().clone(), url),
         }
-        .with_response_limit(ep.response_limit_bytes());
-        let response = self
-            .inner
-            .transport
-            .send(request)
-            .await
-            .map_err(|e| Error::transport_at(ep.name(), e))?;
-        if !response.status.is_success() {
-            return Err(Error::HttpStatus {
-                endpoint: ep.name(),
-                status: response.status,
-            });
-        }
-        R::from_response(ep.name(), &response)
+        .with_response_limit(ep.response_limit_bytes())
     }
+}
+
+/// What one attempt at `ep` came to: the transport's error, a non-2xx status, or the decoded
+/// answer. (Plain code, not a future of its own: each layer of futures is a stack frame and
+/// state that every call touches.)
+fn answer<R: FromResponse>(
+    ep: &Endpoint,
+    sent: std::result::Result<wx_core::HttpResponse, TransportError>,
+) -> Result<R> {
+    let response = sent.map_err(|e| Error::transport_at(ep.name(), e))?;
+    if !response.status.is_success() {
+        return Err(Error::HttpStatus {
+            endpoint: ep.name(),
+            status: response.status,
+        });
+    }
+    R::from_response(ep.name(), &response)
 }

@@ -28,12 +28,19 @@ thread_local! {
 /// fragment, whose rules differ between a query setter and the parser, or its prefix does not
 /// parse: reqwest then reports the error as it would).
 pub(crate) fn parse(url: &str) -> Option<Url> {
-    if url.contains('#') {
-        return None;
-    }
-    let (prefix, query) = match url.split_once('?') {
-        Some((prefix, query)) => (prefix, Some(query)),
+    // One vectorised pass finds the query and any fragment (`str::contains` and `split_once`
+    // were two byte-at-a-time walks of the whole URL).
+    let bytes = url.as_bytes();
+    let (prefix, query) = match memchr::memchr2(b'?', b'#', bytes) {
         None => (url, None),
+        Some(at) if bytes[at] == b'#' => return None,
+        Some(at) => {
+            let query = &url[at + 1..];
+            if memchr::memchr(b'#', query.as_bytes()).is_some() {
+                return None;
+            }
+            (&url[..at], Some(query))
+        }
     };
     let mut parsed = parse_prefix(prefix)?;
     if query.is_some() {

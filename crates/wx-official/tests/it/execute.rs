@@ -515,7 +515,8 @@ async fn a_malformed_endpoint_path_is_rejected_before_sending() {
 /// A call in flight costs its future's size in memory, for as long as WeChat takes to answer:
 /// the futures stay small. (A deterministic check of what the `throughput` bench measures; an
 /// `async fn` layer that kept its argument, or a rare path not boxed, doubled them before:
-/// `user_info` 1,520 bytes, a call 1,168; now 672 and 664.)
+/// `user_info` 1,520 bytes, a call 1,168; then 672 and 664; since issue 17's third round one
+/// future for the built endpoint and no span wrapper unless traced: 544 and 544.)
 #[test]
 fn a_calls_future_stays_small() {
     let s = setup();
@@ -524,7 +525,7 @@ fn a_calls_future_stays_small() {
     let user_info = s.client.user_info(&token, &openid, wx_core::Lang::ZhCn);
     let call = s.client.call::<Ips>(api().with_base_token());
     let sizes = (size_of_val(&user_info), size_of_val(&call));
-    assert!(sizes.0 <= 768 && sizes.1 <= 768, "{sizes:?}");
+    assert!(sizes.0 <= 576 && sizes.1 <= 576, "{sizes:?}");
 }
 
 /// A transport that promises to end every send within `promised` and takes `takes` to fail

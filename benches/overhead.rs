@@ -23,6 +23,11 @@ use wx_official::OfficialAccount;
 
 const GOAL: f64 = 1.02;
 
+/// Interleaved rounds per comparison. A round's ratio moves by several percent on a shared
+/// two-core machine (the quartiles are printed); 201 rounds put the median's 95% interval
+/// within about +-0.7% (41 rounds gave about +-1.5%, as wide as the goal's margin).
+const ROUNDS: usize = 201;
+
 /// For instruction counts (`valgrind --tool=callgrind`, where wall time is too noisy):
 /// `WX_BENCH_ONLY=wx|bare` makes `WX_BENCH_CALLS` calls of that variant after the set-up and
 /// exits, measuring nothing; two runs with different counts give one call's instructions,
@@ -124,7 +129,7 @@ fn main() {
     // A second bare client, for an A/A measurement: what the method reads when both sides
     // do the same work (its own noise, in the same run).
     let http2 = common::bare_client();
-    let (rounds, calls) = if full { (41, 200) } else { (3, 10) };
+    let (rounds, calls) = if full { (ROUNDS, 200) } else { (3, 10) };
     let (vs_bare, vs_decoded, same) = rt.block_on(async {
         let vs_bare = Interleaved::measure(
             rounds,
@@ -182,8 +187,8 @@ fn main() {
 
     report(&format!(
         "overhead: user_info via wx {} vs bare reqwest GET {} per call: ratio {:.3} (goal <= {GOAL}: {}); \
-         vs bare GET + serde_json decode {}: ratio {:.3} ({}; rounds' quartiles {:.3}-{:.3}) \
-         [median of {} interleaved rounds of {} calls]",
+         vs bare GET + serde_json decode {}: ratio {:.3} ({}; 95% interval of the median {:.3}-{:.3}, \
+         rounds' quartiles {:.3}-{:.3}) [median of {} interleaved rounds of {} calls]",
         fmt_duration(vs_bare.a),
         fmt_duration(vs_bare.b),
         vs_bare.ratio,
@@ -191,6 +196,8 @@ fn main() {
         fmt_duration(vs_decoded.b),
         vs_decoded.ratio,
         verdict(vs_decoded.ratio <= GOAL),
+        vs_decoded.median_ci.0,
+        vs_decoded.median_ci.1,
         vs_decoded.quartiles.0,
         vs_decoded.quartiles.1,
         vs_bare.rounds,
@@ -198,8 +205,15 @@ fn main() {
     ));
     report(&format!(
         "overhead: the method's own noise, a bare client (GET + serde_json) against a second bare \
-         client: ratio {:.3} (rounds' quartiles {:.3}-{:.3}) [median of {} interleaved rounds of {} calls]",
-        same.ratio, same.quartiles.0, same.quartiles.1, same.rounds, same.calls_per_round,
+         client: ratio {:.3} (95% interval of the median {:.3}-{:.3}, rounds' quartiles {:.3}-{:.3}) \
+         [median of {} interleaved rounds of {} calls]",
+        same.ratio,
+        same.median_ci.0,
+        same.median_ci.1,
+        same.quartiles.0,
+        same.quartiles.1,
+        same.rounds,
+        same.calls_per_round,
     ));
     report(&format!(
         "overhead: without the network, user_info via wx on a canned transport {} vs serde_json decode \

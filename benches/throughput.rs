@@ -33,6 +33,9 @@ use wx_core::{OAuthToken, OpenId, RefreshToken, WebAccessToken};
 use wx_sandbox::{Fault, paths};
 
 const TASKS: usize = 64;
+/// Interleaved batches per comparison: a batch's ratio moves by several percent on a shared
+/// two-core machine, and the median's 95% interval (printed) narrows with their square root.
+const BATCHES: usize = 101;
 const CALLS_PER_TASK: u32 = 16;
 
 /// Environment of a memory probe (the child process).
@@ -237,7 +240,7 @@ fn main() {
     }
 
     // Interleaved batches: one "call" of the timer is one batch of TASKS x per_task calls.
-    let (rounds, per_task) = if full { (31, 64) } else { (1, 2) };
+    let (rounds, per_task) = if full { (BATCHES, 64) } else { (1, 2) };
     let before = served.sandbox.count(paths::USERINFO);
     let r = rt.block_on(Interleaved::measure(
         rounds,
@@ -260,19 +263,24 @@ fn main() {
     let per_sec = |d: Duration| calls as f64 / d.as_secs_f64();
     report(&format!(
         "throughput: {TASKS} tasks, user_info via wx {:.0} calls/s vs bare reqwest (+serde_json) {:.0} calls/s: \
-         wx/bare {:.3} [median of {} interleaved batches of {} calls]",
+         wx/bare {:.3} (95% interval of the median {:.3}-{:.3}) [median of {} interleaved batches of {} calls]",
         per_sec(r.a),
         per_sec(r.b),
         1.0 / r.ratio,
+        1.0 / r.median_ci.1,
+        1.0 / r.median_ci.0,
         r.rounds,
         calls,
     ));
     report(&format!(
         "throughput: the same batches through ReqwestTransport + decode_response, without the client's \
-         layers, {:.0} calls/s vs bare {:.0} calls/s: {:.3} [median of {} interleaved batches of {} calls]",
+         layers, {:.0} calls/s vs bare {:.0} calls/s: {:.3} (95% interval of the median {:.3}-{:.3}) \
+         [median of {} interleaved batches of {} calls]",
         per_sec(split.a),
         per_sec(split.b),
         1.0 / split.ratio,
+        1.0 / split.median_ci.1,
+        1.0 / split.median_ci.0,
         split.rounds,
         calls,
     ));

@@ -170,6 +170,9 @@ pub(crate) struct Interleaved {
     pub(crate) ratio: f64,
     /// The first and third quartiles of the per-round ratios: how much a round's ratio moves.
     pub(crate) quartiles: (f64, f64),
+    /// A 95% confidence interval of the median ratio, from the order statistics of the rounds
+    /// (distribution-free): how far the median itself may be from the true one.
+    pub(crate) median_ci: (f64, f64),
     pub(crate) rounds: usize,
     pub(crate) calls_per_round: u32,
 }
@@ -215,10 +218,18 @@ impl Interleaved {
                 .copied()
                 .unwrap_or(f64::NAN)
         };
+        // The median's rank is binomial(n, 1/2): n/2 +- 1.96 sqrt(n)/2 bounds it at 95%.
+        let half_width = (1.96 * (sorted.len() as f64).sqrt() / 2.0).ceil() as usize;
+        let middle = sorted.len() / 2;
+        let at = |i: usize| sorted.get(i).copied().unwrap_or(f64::NAN);
         Interleaved {
             a: median_duration(ta) / calls,
             b: median_duration(tb) / calls,
             quartiles: (quartile(1), quartile(3)),
+            median_ci: (
+                at(middle.saturating_sub(half_width)),
+                at((middle + half_width).min(sorted.len().saturating_sub(1))),
+            ),
             ratio: median(ratios),
             rounds: ta.len(),
             calls_per_round: calls,

@@ -144,6 +144,49 @@ mod tests {
         assert!(parse("not a url?x=1").is_none());
     }
 
+    /// Random URLs over an alphabet of the characters the parser treats specially: whenever the
+    /// cache serves one, it equals a whole parse.
+    #[test]
+    fn random_urls_equal_a_whole_parse() {
+        const PREFIXES: [&str; 5] = [
+            "https://api.weixin.qq.com/cgi-bin/p",
+            "http://127.0.0.1:8080/a/b",
+            "https://h.example",
+            "https://h.example/x y",
+            "file:///tmp/f",
+        ];
+        const ALPHABET: [&str; 22] = [
+            "a", "Z", "9", "-", "~", " ", "\t", "\n", "\u{1}", "\u{7f}", "?", "#", "%", "%4",
+            "%41", "&", "=", "/", "\\", ".", "é", "中",
+        ];
+        // A fixed linear congruential generator: the same cases on every run.
+        let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = |n: usize| {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (state >> 33) as usize % n
+        };
+        let mut served = 0;
+        for _ in 0..20_000 {
+            let mut url = PREFIXES[next(PREFIXES.len())].to_owned();
+            for _ in 0..next(4) {
+                url.push_str(ALPHABET[next(ALPHABET.len())]);
+            }
+            url.push('?');
+            for _ in 0..next(12) {
+                url.push_str(ALPHABET[next(ALPHABET.len())]);
+            }
+            if let Some(fast) = parse(&url) {
+                served += 1;
+                let whole = Url::parse(&url).expect("served URLs parse whole");
+                assert_eq!(fast.as_str(), whole.as_str(), "{url:?}");
+            }
+        }
+        // Most cases have no fragment and a prefix that parses: the cache was exercised.
+        assert!(served > 10_000, "{served}");
+    }
+
     #[test]
     fn the_cache_is_bounded() {
         for i in 0..CAPACITY + 50 {

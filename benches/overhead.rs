@@ -3,7 +3,8 @@
 //! openid) with a bare `reqwest::Client` to the same server. Goal: ratio at most 1.02.
 //!
 //! Criterion times each variant; the ratio comes from interleaved rounds (wx, bare, bare, wx,
-//! ...) in the same process, so drift of a shared machine hits both alike.
+//! ...) in the same process, so drift of a shared machine hits both alike, repeated in several
+//! fresh processes (each with its own address-space layout) whose medians are reported.
 //!
 //! To show where wx's time goes without the network, `overhead/in_process` runs the same
 //! `user_info` on a transport that answers at once with the body the sandbox sent, beside
@@ -23,10 +24,21 @@ use wx_official::OfficialAccount;
 
 const GOAL: f64 = 1.02;
 
-/// Interleaved rounds per comparison. A round's ratio moves by several percent on a shared
-/// two-core machine (the quartiles are printed); 201 rounds put the median's 95% interval
-/// within about +-0.7% (41 rounds gave about +-1.5%, as wide as the goal's margin).
-const ROUNDS: usize = 201;
+/// Interleaved rounds per comparison in one process. A round's ratio moves by several percent
+/// on a shared two-core machine (the quartiles are printed); the 95% interval of a process's
+/// median is printed too.
+const ROUNDS: usize = 81;
+
+/// Fresh processes, one after the other, each measuring every comparison. The ratio of one
+/// process also depends on where its code, heap and stacks landed (ASLR): on one core, three
+/// processes of one binary read 1.032, 1.048 and 1.064, each with an interval of +-0.2%, and
+/// 1.041-1.048 with ASLR off. The figure is the median of the processes' medians, and every
+/// process's own median is printed.
+const PROCESSES: usize = 5;
+
+/// Set in the child processes: measure the comparisons, print one `PROCESS_LINE`, exit.
+const PROCESS_ENV: &str = "WX_BENCH_PROCESS";
+const PROCESS_LINE: &str = "wx-bench-process";
 
 /// For instruction counts (`valgrind --tool=callgrind`, where wall time is too noisy):
 /// `WX_BENCH_ONLY=wx|bare` makes `WX_BENCH_CALLS` calls of that variant after the set-up and
@@ -67,6 +79,16 @@ fn main() {
                 }
             }
         });
+        return;
+    }
+
+    if std::env::var_os(PROCESS_ENV).is_some() {
+        let (rounds, calls) = if full { (ROUNDS, 200) } else { (3, 10) };
+        let c = rt.block_on(Comparisons::measure(
+            &client, &login, &http, &url, rounds, calls,
+        ));
+        assert!(served.sandbox.count(wx_sandbox::paths::USERINFO) > before);
+        report(&c.line());
         return;
     }
 
@@ -126,46 +148,6 @@ fn main() {
         group.finish();
     }
 
-    // A second bare client, for an A/A measurement: what the method reads when both sides
-    // do the same work (its own noise, in the same run).
-    let http2 = common::bare_client();
-    let (rounds, calls) = if full { (ROUNDS, 200) } else { (3, 10) };
-    let (vs_bare, vs_decoded, same) = rt.block_on(async {
-        let vs_bare = Interleaved::measure(
-            rounds,
-            calls,
-            async || {
-                black_box(common::sdk_user_info(&client, &login).await);
-            },
-            async || {
-                black_box(common::bare_get(&http, &url).await);
-            },
-        )
-        .await;
-        let vs_decoded = Interleaved::measure(
-            rounds,
-            calls,
-            async || {
-                black_box(common::sdk_user_info(&client, &login).await);
-            },
-            async || {
-                black_box(common::bare_get_decoded(&http, &url).await);
-            },
-        )
-        .await;
-        let same = Interleaved::measure(
-            rounds,
-            calls,
-            async || {
-                black_box(common::bare_get_decoded(&http2, &url).await);
-            },
-            async || {
-                black_box(common::bare_get_decoded(&http, &url).await);
-            },
-        )
-        .await;
-        (vs_bare, vs_decoded, same)
-    });
     let (cpu_rounds, cpu_calls) = if full { (11, 20_000) } else { (3, 100) };
     let layers = rt.block_on(Interleaved::measure(
         cpu_rounds,
@@ -184,36 +166,53 @@ fn main() {
     ));
     // Every measured call reached the server: nothing was served from elsewhere.
     assert!(served.sandbox.count(wx_sandbox::paths::USERINFO) > before);
+    let processes: Vec<Comparisons> = (0..if full { PROCESSES } else { 1 })
+        .map(|_| Comparisons::in_fresh_process())
+        .collect();
+    let of = |pick: fn(&Comparisons) -> &Interleaved| -> (f64, String) {
+        let ratios: Vec<f64> = processes.iter().map(|c| pick(c).ratio).collect();
+        let each: Vec<String> = ratios.iter().map(|r| format!("{r:.3}")).collect();
+        (common::median(ratios), each.join(", "))
+    };
+    let (vs_bare_ratio, _) = of(|c| &c.vs_bare);
+    let (vs_decoded_ratio, vs_decoded_each) = of(|c| &c.vs_decoded);
+    let (same_ratio, same_each) = of(|c| &c.same);
+    let first = &processes[0];
+    let (vs_bare, vs_decoded, same) = (&first.vs_bare, &first.vs_decoded, &first.same);
 
     report(&format!(
-        "overhead: user_info via wx {} vs bare reqwest GET {} per call: ratio {:.3} (goal <= {GOAL}: {}); \
-         vs bare GET + serde_json decode {}: ratio {:.3} ({}; 95% interval of the median {:.3}-{:.3}, \
-         rounds' quartiles {:.3}-{:.3}) [median of {} interleaved rounds of {} calls]",
+        "overhead: user_info via wx {} vs bare reqwest GET {} per call: ratio {:.3}; vs bare GET + \
+         serde_json decode {}: ratio {:.3} (goal <= {GOAL}: {}; processes: {}) [median of {} fresh \
+         processes, each the median of {} interleaved rounds of {} calls]",
         fmt_duration(vs_bare.a),
         fmt_duration(vs_bare.b),
-        vs_bare.ratio,
-        verdict(vs_bare.ratio <= GOAL),
+        vs_bare_ratio,
         fmt_duration(vs_decoded.b),
-        vs_decoded.ratio,
-        verdict(vs_decoded.ratio <= GOAL),
+        vs_decoded_ratio,
+        verdict(vs_decoded_ratio <= GOAL),
+        vs_decoded_each,
+        processes.len(),
+        vs_decoded.rounds,
+        vs_decoded.calls_per_round,
+    ));
+    report(&format!(
+        "overhead: within the first process, wx vs bare GET + serde_json: 95% interval of the median \
+         {:.3}-{:.3}, rounds' quartiles {:.3}-{:.3}",
         vs_decoded.median_ci.0,
         vs_decoded.median_ci.1,
         vs_decoded.quartiles.0,
         vs_decoded.quartiles.1,
-        vs_bare.rounds,
-        vs_bare.calls_per_round,
     ));
     report(&format!(
         "overhead: the method's own noise, a bare client (GET + serde_json) against a second bare \
-         client: ratio {:.3} (95% interval of the median {:.3}-{:.3}, rounds' quartiles {:.3}-{:.3}) \
-         [median of {} interleaved rounds of {} calls]",
-        same.ratio,
+         client: ratio {:.3} (processes: {}; in the first, 95% interval of the median {:.3}-{:.3}, \
+         rounds' quartiles {:.3}-{:.3})",
+        same_ratio,
+        same_each,
         same.median_ci.0,
         same.median_ci.1,
         same.quartiles.0,
         same.quartiles.1,
-        same.rounds,
-        same.calls_per_round,
     ));
     report(&format!(
         "overhead: without the network, user_info via wx on a canned transport {} vs serde_json decode \
@@ -225,4 +224,114 @@ fn main() {
         layers.calls_per_round,
     ));
     c.final_summary();
+}
+
+/// The three interleaved comparisons of one process: wx against the bare GET, against the bare
+/// GET + decode (the goal's), and a bare client against a second one (A/A).
+struct Comparisons {
+    vs_bare: Interleaved,
+    vs_decoded: Interleaved,
+    same: Interleaved,
+}
+
+impl Comparisons {
+    async fn measure(
+        client: &common::Client,
+        login: &wx_core::OAuthToken,
+        http: &reqwest::Client,
+        url: &str,
+        rounds: usize,
+        calls: u32,
+    ) -> Comparisons {
+        // A second bare client, for the A/A measurement: what the method reads when both sides
+        // do the same work.
+        let http2 = common::bare_client();
+        let wx = async || {
+            black_box(common::sdk_user_info(client, login).await);
+        };
+        let vs_bare = Interleaved::measure(rounds, calls, wx, async || {
+            black_box(common::bare_get(http, url).await);
+        })
+        .await;
+        let vs_decoded = Interleaved::measure(rounds, calls, wx, async || {
+            black_box(common::bare_get_decoded(http, url).await);
+        })
+        .await;
+        let same = Interleaved::measure(
+            rounds,
+            calls,
+            async || {
+                black_box(common::bare_get_decoded(&http2, url).await);
+            },
+            async || {
+                black_box(common::bare_get_decoded(http, url).await);
+            },
+        )
+        .await;
+        Comparisons {
+            vs_bare,
+            vs_decoded,
+            same,
+        }
+    }
+
+    /// Runs this bench again as a child process that measures the comparisons alone (with the
+    /// same arguments, so `--bench` or not), and reads its line.
+    fn in_fresh_process() -> Comparisons {
+        let exe = std::env::current_exe().expect("the bench executable");
+        let out = std::process::Command::new(exe)
+            .args(std::env::args_os().skip(1))
+            .env(PROCESS_ENV, "1")
+            .output()
+            .expect("start a measuring process");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "the measuring process failed: {}\n{stdout}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout
+            .lines()
+            .find_map(Comparisons::parse)
+            .unwrap_or_else(|| panic!("no {PROCESS_LINE} line in: {stdout}"))
+    }
+
+    /// `PROCESS_LINE` followed by nine numbers per comparison.
+    fn line(&self) -> String {
+        let mut line = PROCESS_LINE.to_owned();
+        for i in [&self.vs_bare, &self.vs_decoded, &self.same] {
+            let (a, b) = (i.a.as_nanos(), i.b.as_nanos());
+            let (r, (q1, q3), (c0, c1)) = (i.ratio, i.quartiles, i.median_ci);
+            line.push_str(&format!(
+                " {a} {b} {r} {q1} {q3} {c0} {c1} {} {}",
+                i.rounds, i.calls_per_round
+            ));
+        }
+        line
+    }
+
+    fn parse(line: &str) -> Option<Comparisons> {
+        let mut words = line.strip_prefix(PROCESS_LINE)?.split_whitespace();
+        let mut next = || -> Option<Interleaved> {
+            let mut n = || words.next()?.parse::<f64>().ok();
+            let (a, b, ratio) = (n()?, n()?, n()?);
+            let quartiles = (n()?, n()?);
+            let median_ci = (n()?, n()?);
+            Some(Interleaved {
+                a: Duration::from_nanos(a as u64),
+                b: Duration::from_nanos(b as u64),
+                ratio,
+                quartiles,
+                median_ci,
+                rounds: n()? as usize,
+                calls_per_round: n()? as u32,
+            })
+        };
+        Some(Comparisons {
+            vs_bare: next()?,
+            vs_decoded: next()?,
+            same: next()?,
+        })
+    }
 }

@@ -36,10 +36,6 @@ const ROUNDS: usize = 81;
 /// process's own median is printed.
 const PROCESSES: usize = 5;
 
-/// Set in the child processes: measure the comparisons, print one `PROCESS_LINE`, exit.
-const PROCESS_ENV: &str = "WX_BENCH_PROCESS";
-const PROCESS_LINE: &str = "wx-bench-process";
-
 /// For instruction counts (`valgrind --tool=callgrind`, where wall time is too noisy):
 /// `WX_BENCH_ONLY=wx|bare` makes `WX_BENCH_CALLS` calls of that variant after the set-up and
 /// exits, measuring nothing; two runs with different counts give one call's instructions,
@@ -82,7 +78,7 @@ fn main() {
         return;
     }
 
-    if std::env::var_os(PROCESS_ENV).is_some() {
+    if common::is_measuring_child() {
         let (rounds, calls) = if full { (ROUNDS, 200) } else { (3, 10) };
         let c = rt.block_on(Comparisons::measure(
             &client, &login, &http, &url, rounds, calls,
@@ -169,10 +165,8 @@ fn main() {
     let processes: Vec<Comparisons> = (0..if full { PROCESSES } else { 1 })
         .map(|_| Comparisons::in_fresh_process())
         .collect();
-    let of = |pick: fn(&Comparisons) -> &Interleaved| -> (f64, String) {
-        let ratios: Vec<f64> = processes.iter().map(|c| pick(c).ratio).collect();
-        let each: Vec<String> = ratios.iter().map(|r| format!("{r:.3}")).collect();
-        (common::median(ratios), each.join(", "))
+    let of = |pick: fn(&Comparisons) -> &Interleaved| {
+        common::median_and_each(processes.iter().map(|c| pick(c).ratio).collect())
     };
     let (vs_bare_ratio, _) = of(|c| &c.vs_bare);
     let (vs_decoded_ratio, vs_decoded_each) = of(|c| &c.vs_decoded);
@@ -275,63 +269,26 @@ impl Comparisons {
         }
     }
 
-    /// Runs this bench again as a child process that measures the comparisons alone (with the
-    /// same arguments, so `--bench` or not), and reads its line.
+    /// The comparisons measured by a fresh process.
     fn in_fresh_process() -> Comparisons {
-        let exe = std::env::current_exe().expect("the bench executable");
-        let out = std::process::Command::new(exe)
-            .args(std::env::args_os().skip(1))
-            .env(PROCESS_ENV, "1")
-            .output()
-            .expect("start a measuring process");
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success(),
-            "the measuring process failed: {}\n{stdout}\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
-        stdout
-            .lines()
-            .find_map(Comparisons::parse)
-            .unwrap_or_else(|| panic!("no {PROCESS_LINE} line in: {stdout}"))
-    }
-
-    /// `PROCESS_LINE` followed by nine numbers per comparison.
-    fn line(&self) -> String {
-        let mut line = PROCESS_LINE.to_owned();
-        for i in [&self.vs_bare, &self.vs_decoded, &self.same] {
-            let (a, b) = (i.a.as_nanos(), i.b.as_nanos());
-            let (r, (q1, q3), (c0, c1)) = (i.ratio, i.quartiles, i.median_ci);
-            line.push_str(&format!(
-                " {a} {b} {r} {q1} {q3} {c0} {c1} {} {}",
-                i.rounds, i.calls_per_round
-            ));
+        let line = common::measure_in_child();
+        let mut words = line.split_whitespace();
+        let mut next = || Interleaved::from_words(&mut words).expect("a measuring process's line");
+        Comparisons {
+            vs_bare: next(),
+            vs_decoded: next(),
+            same: next(),
         }
-        line
     }
 
-    fn parse(line: &str) -> Option<Comparisons> {
-        let mut words = line.strip_prefix(PROCESS_LINE)?.split_whitespace();
-        let mut next = || -> Option<Interleaved> {
-            let mut n = || words.next()?.parse::<f64>().ok();
-            let (a, b, ratio) = (n()?, n()?, n()?);
-            let quartiles = (n()?, n()?);
-            let median_ci = (n()?, n()?);
-            Some(Interleaved {
-                a: Duration::from_nanos(a as u64),
-                b: Duration::from_nanos(b as u64),
-                ratio,
-                quartiles,
-                median_ci,
-                rounds: n()? as usize,
-                calls_per_round: n()? as u32,
-            })
-        };
-        Some(Comparisons {
-            vs_bare: next()?,
-            vs_decoded: next()?,
-            same: next()?,
-        })
+    /// The line a measuring process prints.
+    fn line(&self) -> String {
+        format!(
+            "{} {} {} {}",
+            common::CHILD_LINE,
+            self.vs_bare.words(),
+            self.vs_decoded.words(),
+            self.same.words()
+        )
     }
 }

@@ -237,6 +237,83 @@ impl Interleaved {
     }
 }
 
+impl Interleaved {
+    /// The figures as nine words, which [`from_words`](Self::from_words) reads back: how a
+    /// measuring child process reports to the bench that started it.
+    pub(crate) fn words(&self) -> String {
+        format!(
+            "{} {} {} {} {} {} {} {} {}",
+            self.a.as_nanos(),
+            self.b.as_nanos(),
+            self.ratio,
+            self.quartiles.0,
+            self.quartiles.1,
+            self.median_ci.0,
+            self.median_ci.1,
+            self.rounds,
+            self.calls_per_round
+        )
+    }
+
+    /// Reads nine words written by [`words`](Self::words).
+    pub(crate) fn from_words<'a>(words: &mut impl Iterator<Item = &'a str>) -> Option<Self> {
+        let mut n = || words.next()?.parse::<f64>().ok();
+        let (a, b, ratio) = (n()?, n()?, n()?);
+        let quartiles = (n()?, n()?);
+        let median_ci = (n()?, n()?);
+        Some(Interleaved {
+            a: Duration::from_nanos(a as u64),
+            b: Duration::from_nanos(b as u64),
+            ratio,
+            quartiles,
+            median_ci,
+            rounds: n()? as usize,
+            calls_per_round: n()? as u32,
+        })
+    }
+}
+
+/// Set in a measuring child process: it measures its comparisons, prints one line starting
+/// with [`CHILD_LINE`], and exits.
+pub(crate) const CHILD_ENV: &str = "WX_BENCH_PROCESS";
+/// The start of a measuring child process's report line.
+pub(crate) const CHILD_LINE: &str = "wx-bench-process";
+
+/// Whether this process is a measuring child (see [`measure_in_child`]).
+pub(crate) fn is_measuring_child() -> bool {
+    std::env::var_os(CHILD_ENV).is_some()
+}
+
+/// Runs this bench again as a fresh process (its own address-space layout: where code, heap
+/// and stacks land moves a process's ratio by a percent or two) with [`CHILD_ENV`] set and the
+/// same arguments (so `--bench` or not), and returns the words of its [`CHILD_LINE`].
+pub(crate) fn measure_in_child() -> String {
+    let exe = std::env::current_exe().expect("the bench executable");
+    let out = std::process::Command::new(exe)
+        .args(std::env::args_os().skip(1))
+        .env(CHILD_ENV, "1")
+        .output()
+        .expect("start a measuring process");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "the measuring process failed: {}\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+        .lines()
+        .find_map(|line| line.strip_prefix(CHILD_LINE))
+        .unwrap_or_else(|| panic!("no {CHILD_LINE} line in: {stdout}"))
+        .to_owned()
+}
+
+/// The median of `ratios` and the list of them, as `1.021, 1.034`.
+pub(crate) fn median_and_each(ratios: Vec<f64>) -> (f64, String) {
+    let each: Vec<String> = ratios.iter().map(|r| format!("{r:.3}")).collect();
+    (median(ratios), each.join(", "))
+}
+
 async fn time<F: AsyncFnMut()>(calls: u32, f: &mut F) -> Duration {
     let started = Instant::now();
     for _ in 0..calls {

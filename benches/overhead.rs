@@ -171,6 +171,7 @@ fn main() {
     let (vs_bare_ratio, _) = of(|c| &c.vs_bare);
     let (vs_decoded_ratio, vs_decoded_each) = of(|c| &c.vs_decoded);
     let (same_ratio, same_each) = of(|c| &c.same);
+    let (transport_ratio, transport_each) = of(|c| &c.transport);
     let first = &processes[0];
     let (vs_bare, vs_decoded, same) = (&first.vs_bare, &first.vs_decoded, &first.same);
 
@@ -209,6 +210,11 @@ fn main() {
         same.quartiles.1,
     ));
     report(&format!(
+        "overhead: wx without the client's layers, ReqwestTransport + decode_response against the \
+         bare GET + serde_json: ratio {transport_ratio:.3} (processes: {transport_each}); the \
+         client's layers (endpoint, URL, execute loop) are the rest",
+    ));
+    report(&format!(
         "overhead: without the network, user_info via wx on a canned transport {} vs serde_json decode \
          of the same body {}: wx's own layers cost {} per call [median of {} interleaved rounds of {} calls]",
         fmt_duration(layers.a),
@@ -220,12 +226,16 @@ fn main() {
     c.final_summary();
 }
 
-/// The three interleaved comparisons of one process: wx against the bare GET, against the bare
-/// GET + decode (the goal's), and a bare client against a second one (A/A).
+/// The interleaved comparisons of one process: wx against the bare GET, against the bare GET +
+/// decode (the goal's), a bare client against a second one (A/A), and wx's transport and
+/// decoder alone against the bare GET + decode.
 struct Comparisons {
     vs_bare: Interleaved,
     vs_decoded: Interleaved,
     same: Interleaved,
+    /// `ReqwestTransport` + `decode_response` alone against the bare GET + decode: what is
+    /// left of wx without the client's layers.
+    transport: Interleaved,
 }
 
 impl Comparisons {
@@ -262,10 +272,23 @@ impl Comparisons {
             },
         )
         .await;
+        let transport = common::transport();
+        let transport = Interleaved::measure(
+            rounds,
+            calls,
+            async || {
+                black_box(common::transport_get_decoded(&transport, url).await);
+            },
+            async || {
+                black_box(common::bare_get_decoded(http, url).await);
+            },
+        )
+        .await;
         Comparisons {
             vs_bare,
             vs_decoded,
             same,
+            transport,
         }
     }
 
@@ -278,17 +301,19 @@ impl Comparisons {
             vs_bare: next(),
             vs_decoded: next(),
             same: next(),
+            transport: next(),
         }
     }
 
     /// The line a measuring process prints.
     fn line(&self) -> String {
         format!(
-            "{} {} {} {}",
+            "{} {} {} {} {}",
             common::CHILD_LINE,
             self.vs_bare.words(),
             self.vs_decoded.words(),
-            self.same.words()
+            self.same.words(),
+            self.transport.words()
         )
     }
 }

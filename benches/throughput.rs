@@ -146,20 +146,13 @@ impl Caller {
 /// Like [`batch`], with wx's transport and decoder but not its client: what the client's
 /// layers add is the difference.
 async fn transport_batch(transport: &wx_reqwest::ReqwestTransport, url: &Arc<str>, per_task: u32) {
-    use wx_core::HttpTransport as _;
     let mut tasks = JoinSet::new();
     for _ in 0..TASKS {
         let transport = transport.clone();
         let url = url.clone();
         tasks.spawn(async move {
             for _ in 0..per_task {
-                let response = transport
-                    .send(wx_core::HttpRequest::get(url.to_string()))
-                    .await
-                    .expect("sent");
-                let profile: wx_core::UserInfo =
-                    wx_core::decode_response("sns/userinfo", &response.body).expect("a profile");
-                black_box(profile.openid);
+                black_box(common::transport_get_decoded(&transport, &url).await.openid);
             }
         });
     }

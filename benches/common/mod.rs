@@ -158,6 +158,17 @@ pub(crate) async fn bare_get_decoded(http: &reqwest::Client, url: &str) -> UserI
     serde_json::from_slice(&body).expect("a profile")
 }
 
+/// The same GET through `ReqwestTransport` alone, decoded by wx's `decode_response`: wx
+/// without the client's layers (endpoint, URL, execute loop).
+pub(crate) async fn transport_get_decoded(transport: &ReqwestTransport, url: &str) -> UserInfo {
+    use wx_core::HttpTransport as _;
+    let response = transport
+        .send(wx_core::HttpRequest::get(url.to_owned()))
+        .await
+        .expect("sent through the transport");
+    wx_core::decode_response("sns/userinfo", &response.body).expect("a profile")
+}
+
 /// Per-call times of two variants measured in alternating rounds (A then B, then B then A...),
 /// so that drift of a shared machine hits both alike.
 #[derive(Clone, Copy, Debug)]

@@ -250,40 +250,27 @@ impl Comparisons {
         // A second bare client, for the A/A measurement: what the method reads when both sides
         // do the same work.
         let http2 = common::bare_client();
+        let transport = common::transport();
         let wx = async || {
             black_box(common::sdk_user_info(client, login).await);
+        };
+        // The goal's baseline, in three of the comparisons.
+        let bare_decoded = async || {
+            black_box(common::bare_get_decoded(http, url).await);
         };
         let vs_bare = Interleaved::measure(rounds, calls, wx, async || {
             black_box(common::bare_get(http, url).await);
         })
         .await;
-        let vs_decoded = Interleaved::measure(rounds, calls, wx, async || {
-            black_box(common::bare_get_decoded(http, url).await);
-        })
-        .await;
-        let same = Interleaved::measure(
-            rounds,
-            calls,
-            async || {
-                black_box(common::bare_get_decoded(&http2, url).await);
-            },
-            async || {
-                black_box(common::bare_get_decoded(http, url).await);
-            },
-        )
-        .await;
-        let transport = common::transport();
-        let transport = Interleaved::measure(
-            rounds,
-            calls,
-            async || {
-                black_box(common::transport_get_decoded(&transport, url).await);
-            },
-            async || {
-                black_box(common::bare_get_decoded(http, url).await);
-            },
-        )
-        .await;
+        let vs_decoded = Interleaved::measure(rounds, calls, wx, bare_decoded).await;
+        let second_bare = async || {
+            black_box(common::bare_get_decoded(&http2, url).await);
+        };
+        let same = Interleaved::measure(rounds, calls, second_bare, bare_decoded).await;
+        let transport_alone = async || {
+            black_box(common::transport_get_decoded(&transport, url).await);
+        };
+        let transport = Interleaved::measure(rounds, calls, transport_alone, bare_decoded).await;
         Comparisons {
             vs_bare,
             vs_decoded,

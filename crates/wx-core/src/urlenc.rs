@@ -82,12 +82,18 @@ pub fn append_pair(query: &mut String, name: &str, value: &str) {
     } else {
         len
     });
-    if !query.is_empty() {
-        query.push('&');
+    let separator = if query.is_empty() { None } else { Some('&') };
+    push_pair(query, separator, name, value);
+}
+
+/// Appends `separator`, then `name=value` percent-encoded.
+fn push_pair(out: &mut String, separator: Option<char>, name: &str, value: &str) {
+    if let Some(separator) = separator {
+        out.push(separator);
     }
-    encode_into(query, name);
-    query.push('=');
-    encode_into(query, value);
+    encode_into(out, name);
+    out.push('=');
+    encode_into(out, value);
 }
 
 /// Builds `base?k1=v1&k2=v2`, percent-encoding every name and value.
@@ -97,10 +103,7 @@ pub fn url_with_query(base: &str, pairs: &[(&str, &str)]) -> String {
     let mut url = String::with_capacity(base.len() + len + 16);
     url.push_str(base);
     for (i, (k, v)) in pairs.iter().enumerate() {
-        url.push(if i == 0 { '?' } else { '&' });
-        encode_into(&mut url, k);
-        url.push('=');
-        encode_into(&mut url, v);
+        push_pair(&mut url, Some(if i == 0 { '?' } else { '&' }), k, v);
     }
     url
 }

@@ -448,10 +448,6 @@ mod tests {
     use super::*;
     use crate::endpoint::Auth;
 
-    fn pairs(ep: &Endpoint) -> Vec<(&str, String)> {
-        ep.query_pairs()
-    }
-
     #[test]
     fn requests_encode_as_wechat_documents_them() {
         let (appid, secret) = (AppId::new("wx1"), AppSecret::new("S"));
@@ -467,7 +463,7 @@ mod tests {
         assert!(!ep.is_idempotent(), "a code is single-use");
         assert_eq!(ep.auth_kind(), Auth::None);
         assert_eq!(
-            pairs(&ep),
+            ep.query_pairs(),
             [
                 ("appid", "wx1".to_owned()),
                 ("secret", "S".to_owned()),
@@ -485,7 +481,7 @@ mod tests {
         .expect("valid");
         assert_eq!(ep.path(), "/sns/oauth2/refresh_token");
         assert_eq!(
-            pairs(&ep),
+            ep.query_pairs(),
             [
                 ("appid", "wx1".to_owned()),
                 ("grant_type", "refresh_token".to_owned()),
@@ -503,7 +499,7 @@ mod tests {
         .expect("valid");
         assert_eq!(ep.path(), "/sns/userinfo");
         assert_eq!(
-            pairs(&ep),
+            ep.query_pairs(),
             [
                 ("access_token", "W".to_owned()),
                 ("openid", "o1".to_owned()),

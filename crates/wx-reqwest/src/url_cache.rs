@@ -59,11 +59,6 @@ pub(crate) fn parse(url: &str) -> Option<Url> {
                 return with_query(base, query);
             }
             let base = Url::parse(prefix).ok()?;
-            // A prefix with a query or fragment of its own cannot take one as the parser would
-            // (it cannot happen after the split above; checked all the same).
-            if base.query().is_some() || base.fragment().is_some() {
-                return None;
-            }
             let url = with_query(&base, query);
             let mut prefixes = prefixes.borrow_mut();
             if prefixes.len() < CAPACITY {

@@ -395,11 +395,6 @@ pub(crate) mod tests {
         serde_json::from_slice(ep.body().expect("a body")).expect("JSON body")
     }
 
-    /// The query of `ep` (names and values).
-    pub(crate) fn query(ep: &Endpoint) -> Vec<(&str, String)> {
-        ep.query_pairs()
-    }
-
     /// The rejected argument and reason of a request refused before sending.
     pub(crate) fn refused<R: Request>(r: &R) -> (&'static str, &'static str) {
         match r.endpoint() {
@@ -415,7 +410,7 @@ pub(crate) mod tests {
         assert_eq!(ep.path(), "/cgi-bin/user/info");
         assert_eq!(ep.auth_kind(), Auth::BaseToken);
         assert_eq!(
-            query(&ep),
+            ep.query_pairs(),
             vec![("openid", "o1".to_owned()), ("lang", "en".to_owned())]
         );
         assert_eq!(refused(&Info::new("")).0, "openid");
@@ -449,14 +444,14 @@ pub(crate) mod tests {
     fn list_starts_without_a_cursor_and_pages_with_next_openid() {
         let first = List::new().endpoint().expect("valid");
         assert_eq!(first.path(), "/cgi-bin/user/get");
-        assert!(query(&first).is_empty());
+        assert!(first.query_pairs().is_empty());
         let next = List::new().at(&Cursor::Openid("o9".into()));
         assert_eq!(
-            query(&next.endpoint().expect("valid")),
+            next.endpoint().expect("valid").query_pairs(),
             vec![("next_openid", "o9".to_owned())]
         );
         assert_eq!(
-            query(&List::after("o7").endpoint().expect("valid")),
+            List::after("o7").endpoint().expect("valid").query_pairs(),
             vec![("next_openid", "o7".to_owned())]
         );
     }

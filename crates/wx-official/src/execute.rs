@@ -26,6 +26,7 @@ pub(crate) struct Deadline {
 
 impl Deadline {
     /// [`Error::Deadline`] for this call.
+    #[cold]
     fn error(&self) -> Error {
         Error::Deadline {
             operation: self.operation,
@@ -136,16 +137,8 @@ where
             };
             endpoint.check()?;
             let deadline = self.deadline(endpoint.name());
-            match endpoint.auth_kind() {
-                Auth::None => {
-                    self.traced(endpoint, self.send_with_retries(endpoint, None, &deadline))
-                        .await
-                }
-                Auth::BaseToken => {
-                    self.traced(endpoint, self.with_base_token(endpoint, &deadline))
-                        .await
-                }
-            }
+            self.traced(endpoint, self.authenticated(endpoint, &deadline))
+                .await
         }
     }
 
@@ -182,21 +175,31 @@ where
         self.call_built(Ok(endpoint))
     }
 
-    /// `ep` with the base token; a rejected token is recovered once (see [`call`](Self::call)).
-    async fn with_base_token<R: FromResponse>(
+    /// `ep` with the credential it declares: with the base token, a rejected token is
+    /// recovered once (see [`call`](Self::call)). One future for both kinds, not a choice of
+    /// two: each alternative is state and stack that every call carries.
+    async fn authenticated<R: FromResponse>(
         &self,
         ep: &Endpoint,
         deadline: &Deadline,
     ) -> Result<R> {
-        // A warm token is ready at once, and a timer is armed only for a future that waits.
-        let token = deadline.bound(self.base_token()).await?;
-        let rejected = match self.send_with_retries(ep, Some(&token), deadline).await {
-            Err(e) if e.retry_hint() == RetryHint::RefreshToken => e,
-            other => return other,
+        let token = match ep.auth_kind() {
+            Auth::None => None,
+            // A warm token is ready at once, and a timer is armed only for a future that waits.
+            Auth::BaseToken => Some(deadline.bound(self.base_token()).await?),
         };
-        // The rare path is boxed, so that it adds nothing to every call's future.
-        let deadline = *deadline;
-        Box::pin(deadline.bound(self.retry_with_new_token(ep, token, rejected, deadline))).await
+        match (
+            self.send_with_retries(ep, token.as_ref(), deadline).await,
+            token,
+        ) {
+            (Err(rejected), Some(token)) if rejected.retry_hint() == RetryHint::RefreshToken => {
+                // The rare path is boxed, so that it adds nothing to every call's future.
+                let deadline = *deadline;
+                Box::pin(deadline.bound(self.retry_with_new_token(ep, token, rejected, deadline)))
+                    .await
+            }
+            (other, _) => other,
+        }
     }
 
     /// After WeChat rejected `token`: drops it if it is still the cached one, gets a token
@@ -287,50 +290,54 @@ where
         let transport_ends_within = self.inner.transport.send_timeout();
         let mut retry = 0;
         loop {
-            // The answer is not kept across the backoff's sleep (its scope ends before): only
-            // what the sleep needs.
-            let delay = {
-                let remaining = deadline.remaining();
-                if remaining.is_zero() {
-                    return Err(deadline.error());
+            let remaining = deadline.remaining();
+            if remaining.is_zero() {
+                return Err(deadline.error());
+            }
+            let sent = self.inner.transport.send(self.request(ep, token));
+            let sent = if transport_ends_within.is_some_and(|t| t <= remaining) {
+                sent.await
+            } else {
+                match tokio::time::timeout_at(deadline.at, sent).await {
+                    Ok(sent) => sent,
+                    Err(_) => return Err(deadline.error()),
                 }
-                let sent = self.inner.transport.send(self.request(ep, token));
-                let sent = if transport_ends_within.is_some_and(|t| t <= remaining) {
-                    sent.await
-                } else {
-                    match tokio::time::timeout_at(deadline.at, sent).await {
-                        Ok(sent) => sent,
-                        Err(_) => return Err(deadline.error()),
-                    }
-                };
-                let result = answer(ep, sent);
-                let e = match result {
-                    // The transport's own timeout ended it, at the deadline or past it.
-                    Err(e)
-                        if e.transport().is_some_and(TransportError::is_timeout)
-                            && deadline.remaining().is_zero() =>
-                    {
-                        return Err(deadline.error());
-                    }
-                    Err(e)
-                        if retry < self.inner.config.retry.max_retries() && may_retry(ep, &e) =>
-                    {
-                        e
-                    }
-                    Err(e) => {
-                        tracing::debug!(error = %e, "call failed");
-                        return Err(e);
-                    }
-                    ok => return ok,
-                };
-                let delay = self.inner.config.retry.delay(retry);
-                tracing::debug!(retry = retry + 1, ?delay, error = %e, "transient failure; retrying");
-                delay
+            };
+            // Only the answer's error is kept across the backoff's sleep, and only until
+            // `after_failure` has looked at it.
+            let delay = match answer(ep, sent) {
+                Ok(value) => return Ok(value),
+                Err(e) => self.after_failure(ep, e, retry, deadline)?,
             };
             retry += 1;
             // A backoff that would pass the deadline ends at it (the next turn says so).
             tokio::time::sleep_until(deadline.at.min(tokio::time::Instant::now() + delay)).await;
         }
+    }
+
+    /// After attempt `retry` at `ep` failed with `e`: the error to return, or how long to wait
+    /// before the next attempt. Out of line and cold, so that the code every successful call
+    /// runs stays compact (a call's code is cold in the CPU's caches each time it runs).
+    #[cold]
+    #[inline(never)]
+    fn after_failure(
+        &self,
+        ep: &Endpoint,
+        e: Error,
+        retry: u32,
+        deadline: &Deadline,
+    ) -> Result<Duration> {
+        // The transport's own timeout ended it, at the deadline or past it.
+        if e.transport().is_some_and(TransportError::is_timeout) && deadline.remaining().is_zero() {
+            return Err(deadline.error());
+        }
+        if retry >= self.inner.config.retry.max_retries() || !may_retry(ep, &e) {
+            tracing::debug!(error = %e, "call failed");
+            return Err(e);
+        }
+        let delay = self.inner.config.retry.delay(retry);
+        tracing::debug!(retry = retry + 1, ?delay, error = %e, "transient failure; retrying");
+        Ok(delay)
     }
 
     /// The HTTP request of one attempt at `ep`.
@@ -353,12 +360,25 @@ fn answer<R: FromResponse>(
     ep: &Endpoint,
     sent: std::result::Result<wx_core::HttpResponse, TransportError>,
 ) -> Result<R> {
-    let response = sent.map_err(|e| Error::transport_at(ep.name(), e))?;
-    if !response.status.is_success() {
-        return Err(Error::HttpStatus {
+    match sent {
+        Ok(response) if response.status.is_success() => R::from_response(ep.name(), &response),
+        failed => Err(failed_attempt(ep, failed)),
+    }
+}
+
+/// The error of an attempt that brought no 2xx answer (out of line: see
+/// [`OfficialAccount::after_failure`]).
+#[cold]
+#[inline(never)]
+fn failed_attempt(
+    ep: &Endpoint,
+    sent: std::result::Result<wx_core::HttpResponse, TransportError>,
+) -> Error {
+    match sent {
+        Ok(response) => Error::HttpStatus {
             endpoint: ep.name(),
             status: response.status,
-        });
+        },
+        Err(e) => Error::transport_at(ep.name(), e),
     }
-    R::from_response(ep.name(), &response)
 }

@@ -9,6 +9,8 @@ use wx_core::{TransportError, TransportErrorKind};
 ///
 /// A connect failure is checked before a timeout: when the connect phase times out, reqwest
 /// reports both, and "no connection was made" is what tells the caller the request never left.
+#[cold]
+#[inline(never)]
 pub(crate) fn map_error(error: reqwest::Error) -> TransportError {
     let error = error.without_url();
     let kind = if error.is_connect() {
@@ -24,6 +26,8 @@ pub(crate) fn map_error(error: reqwest::Error) -> TransportError {
 }
 
 /// A body larger than the cap: declared by `Content-Length`, or counted while streaming.
+#[cold]
+#[inline(never)]
 pub(crate) fn body_too_large(limit: usize, declared: Option<u64>) -> TransportError {
     TransportError::new(
         TransportErrorKind::BodyTooLarge,

@@ -5,7 +5,9 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use wx_core::{HttpRequest, HttpResponse, HttpTransport, SendFuture, TransportError};
+use wx_core::{
+    HttpRequest, HttpResponse, HttpTransport, SendFuture, TransportError, TransportErrorKind,
+};
 
 use crate::builder::{DEFAULT_MAX_BODY_SIZE, ReqwestTransportBuilder};
 use crate::error::{body_too_large, map_error};
@@ -95,21 +97,27 @@ impl ReqwestTransport {
             response_limit,
             ..
         } = request;
-        let mut builder = match url_cache::parse(&url) {
-            Some(parsed) => self.client.request(method, parsed),
-            None => self.client.request(method, url.as_str()),
+        // A `reqwest::Request` made directly and executed: a `RequestBuilder` would clone the
+        // client and move the request through every setter.
+        let parsed = match url_cache::parse(&url) {
+            Some(parsed) => Ok(parsed),
+            None => reqwest::Url::parse(&url),
         };
-        if !headers.is_empty() {
-            builder = builder.headers(headers);
-        }
-        if let Some(body) = body {
-            builder = builder.body(body);
-        }
-        // An unparsable URL is reported when the pending request is awaited.
-        let pending = builder.send();
+        drop(url);
+        // An unparsable URL is reported when the pending request is awaited; url's error
+        // names what is wrong, never the URL.
+        let pending = parsed.map(|parsed| {
+            let mut request = reqwest::Request::new(method, parsed);
+            *request.headers_mut() = headers;
+            *request.body_mut() = body.map(reqwest::Body::from);
+            self.client.execute(request)
+        });
         let max_body_size = self.max_body_size;
         async move {
-            let mut response = pending.await.map_err(map_error)?;
+            let mut response = match pending {
+                Ok(pending) => pending.await.map_err(map_error)?,
+                Err(e) => return Err(TransportError::new(TransportErrorKind::Other, e)),
+            };
             let status = response.status();
             let headers = std::mem::take(response.headers_mut());
             // The request's own limit (a download's documented file size) replaces the default
@@ -140,26 +148,46 @@ async fn read_capped(
     let mut first = Bytes::new();
     let mut more: Option<BytesMut> = None;
     while let Some(chunk) = response.chunk().await.map_err(map_error)? {
-        let read = more.as_ref().map_or(first.len(), BytesMut::len);
-        if chunk.len() > limit - read {
-            return Err(body_too_large(limit, None));
-        }
-        match more.as_mut() {
-            Some(buf) => buf.extend_from_slice(&chunk),
-            None if first.is_empty() => first = chunk,
-            None => {
-                // `declared <= limit` here, so the capacity is bounded by the cap.
-                let capacity = declared
-                    .map_or(0, |len| len as usize)
-                    .max(read + chunk.len());
-                let mut buf = BytesMut::with_capacity(capacity);
-                buf.extend_from_slice(&first);
-                buf.extend_from_slice(&chunk);
-                more = Some(buf);
-            }
+        if first.is_empty() && more.is_none() && chunk.len() <= limit {
+            first = chunk;
+        } else {
+            more_body(&mut first, &mut more, &chunk, limit, declared)?;
         }
     }
     Ok(more.map_or(first, BytesMut::freeze))
+}
+
+/// A second piece of a body (or a first one past `limit`): copied into a buffer of the
+/// declared size. Out of line and cold, so that the code of a one-piece answer stays compact.
+#[cold]
+#[inline(never)]
+fn more_body(
+    first: &mut Bytes,
+    more: &mut Option<BytesMut>,
+    chunk: &[u8],
+    limit: usize,
+    declared: Option<u64>,
+) -> Result<(), TransportError> {
+    let read = more.as_ref().map_or(first.len(), BytesMut::len);
+    if chunk.len() > limit - read {
+        return Err(body_too_large(limit, None));
+    }
+    match more.as_mut() {
+        Some(buf) => buf.extend_from_slice(chunk),
+        None => {
+            // `declared <= limit` here, so the capacity is bounded by the cap.
+            let capacity = declared
+                .map_or(0, |len| len as usize)
+                .max(read + chunk.len());
+            let mut buf = BytesMut::with_capacity(capacity);
+            buf.extend_from_slice(first);
+            buf.extend_from_slice(chunk);
+            // The first piece now lives in the buffer.
+            *first = Bytes::new();
+            *more = Some(buf);
+        }
+    }
+    Ok(())
 }
 
 impl HttpTransport for ReqwestTransport {

@@ -52,6 +52,15 @@ pub fn decode_response<T: DeserializeOwned>(
     {
         return Ok(value);
     }
+    decode_carefully(endpoint, body)
+}
+
+/// [`decode_response`] for an answer that did not decode as it was: a WeChat error, raw
+/// control characters or invalid UTF-8, or a bad body. Out of line and cold, so that the code
+/// of a plain answer stays compact.
+#[cold]
+#[inline(never)]
+fn decode_carefully<T: DeserializeOwned>(endpoint: &'static str, body: &[u8]) -> Result<T, Error> {
     let body = sanitize(body);
     let decode_err = |path: String, reason| DecodeError {
         endpoint,

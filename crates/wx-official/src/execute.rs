@@ -137,8 +137,13 @@ where
             };
             endpoint.check()?;
             let deadline = self.deadline(endpoint.name());
-            self.traced(endpoint, self.authenticated(endpoint, &deadline))
-                .await
+            let call = self.authenticated(endpoint, &deadline);
+            // `traced`, written out: two awaits of this one future rather than an `Either`,
+            // whose poll would be one more frame (a large one) on every call's stack.
+            if tracing::level_enabled!(tracing::Level::INFO) {
+                return in_span(endpoint, call).await;
+            }
+            call.await
         }
     }
 
@@ -242,13 +247,7 @@ where
         // more layer for every call); a traced call is boxed, so that it adds nothing to the
         // size of an untraced one.
         if tracing::level_enabled!(tracing::Level::INFO) {
-            let span = tracing::info_span!(
-                "wx.call",
-                endpoint = ep.name(),
-                method = %ep.method(),
-                path = ep.path()
-            );
-            Either::Left(Box::pin(fut.instrument(span)))
+            Either::Left(in_span(ep, fut))
         } else {
             Either::Right(fut)
         }
@@ -351,6 +350,23 @@ where
         }
         .with_response_limit(ep.response_limit_bytes())
     }
+}
+
+/// `fut` in a span naming `ep` (its path, never the query), boxed: out of line and cold, so that
+/// an untraced call carries neither the span's code nor its state.
+#[cold]
+#[inline(never)]
+fn in_span<F: Future>(
+    ep: &Endpoint,
+    fut: F,
+) -> std::pin::Pin<Box<tracing::instrument::Instrumented<F>>> {
+    let span = tracing::info_span!(
+        "wx.call",
+        endpoint = ep.name(),
+        method = %ep.method(),
+        path = ep.path()
+    );
+    Box::pin(fut.instrument(span))
 }
 
 /// What one attempt at `ep` came to: the transport's error, a non-2xx status, or the decoded

@@ -516,7 +516,9 @@ async fn a_malformed_endpoint_path_is_rejected_before_sending() {
 /// the futures stay small. (A deterministic check of what the `throughput` bench measures; an
 /// `async fn` layer that kept its argument, or a rare path not boxed, doubled them before:
 /// `user_info` 1,520 bytes, a call 1,168; then 672 and 664; since issue 17's third round one
-/// future for the built endpoint and no span wrapper unless traced: 544 and 544.)
+/// future for the built endpoint and no span wrapper unless traced: 544 and 544; since its
+/// fourth round one future for both credentials, which keeps the base token for the one
+/// retry: 560 and 536.)
 #[test]
 fn a_calls_future_stays_small() {
     let s = setup();

@@ -2,19 +2,43 @@
 
 use serde::{Deserialize, Deserializer};
 
+use std::sync::Arc;
+
+/// How a secret type holds its value: a `String`, or an `Arc<str>` for a value that is handed
+/// out many times (the base access token: one copy per call would be an allocation per call).
+trait Repr: Clone + std::ops::Deref<Target = str> + From<String> {
+    /// The value as an owned `String` (a copy for `Arc<str>`).
+    fn into_string(self) -> String;
+}
+
+impl Repr for String {
+    fn into_string(self) -> String {
+        self
+    }
+}
+
+impl Repr for Arc<str> {
+    fn into_string(self) -> String {
+        String::from(&*self)
+    }
+}
+
 macro_rules! secret_type {
     ($(#[$meta:meta])* $name:ident) => {
+        secret_type!($(#[$meta])* $name, String);
+    };
+    ($(#[$meta:meta])* $name:ident, $repr:ty) => {
         $(#[$meta])*
         ///
         /// `Debug` prints `Name([redacted])`; there is no `Display` and no `PartialEq`. The only
         /// way to read the value is [`secret`](Self::secret), which is easy to grep for.
         #[derive(Clone)]
-        pub struct $name(String);
+        pub struct $name($repr);
 
         impl $name {
             /// Wraps a secret value.
             pub fn new(value: impl Into<String>) -> Self {
-                Self(value.into())
+                Self(<$repr>::from(value.into()))
             }
 
             /// The secret value. Every call site is a place where the secret leaves its wrapper.
@@ -23,10 +47,11 @@ macro_rules! secret_type {
                 &self.0
             }
 
-            /// Consumes the wrapper and returns the secret value.
+            /// Consumes the wrapper and returns the secret value (without a copy, except for
+            /// a value held shared, such as [`AccessToken`]'s).
             #[must_use]
             pub fn into_secret(self) -> String {
-                self.0
+                Repr::into_string(self.0)
             }
 
             /// Whether the secret is the empty string (never a valid value).
@@ -50,7 +75,7 @@ macro_rules! secret_type {
 
         impl<'de> Deserialize<'de> for $name {
             fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-                String::deserialize(deserializer).map(Self)
+                String::deserialize(deserializer).map(|value| Self(<$repr>::from(value)))
             }
         }
     };
@@ -64,8 +89,20 @@ secret_type!(
     /// The base access token of `cgi-bin/token` / `cgi-bin/stable_token`, for the server APIs.
     /// A user's web-auth token is a [`WebAccessToken`]: the types keep the two from being
     /// passed for each other.
-    AccessToken
+    ///
+    /// The value is shared, not copied: a clone, or a token handed out by the client's local
+    /// copy ([`from_shared`](Self::from_shared)), costs a reference count, not an allocation.
+    AccessToken,
+    Arc<str>
 );
+
+impl AccessToken {
+    /// Wraps a value held in an `Arc`, without a copy.
+    #[must_use]
+    pub fn from_shared(value: Arc<str>) -> Self {
+        AccessToken(value)
+    }
+}
 secret_type!(
     /// A user's web-auth access token from the OAuth code exchange or refresh, only for
     /// `sns/userinfo` and `sns/auth`; never the base [`AccessToken`]:
@@ -154,6 +191,17 @@ mod tests {
             assert!(!s.contains(raw), "{s}");
         }
         assert_eq!(AccessToken::new(raw).secret(), raw);
+    }
+
+    #[test]
+    fn an_access_token_is_shared_not_copied() {
+        let shared: Arc<str> = Arc::from("T1");
+        let token = AccessToken::from_shared(shared.clone());
+        let clone = token.clone();
+        assert!(std::ptr::eq(token.secret(), &*shared), "no copy on wrap");
+        assert!(std::ptr::eq(clone.secret(), &*shared), "no copy on clone");
+        assert_eq!(token.into_secret(), "T1");
+        assert_eq!(AccessToken::new(String::from("T2")).into_secret(), "T2");
     }
 
     #[test]

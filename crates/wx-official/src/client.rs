@@ -330,7 +330,7 @@ where
         // The warm path: the local copy, with nothing to await. The rest is boxed so that this
         // future stays a few words (it is built and moved on every call).
         if let Some(token) = self.inner.tokens.local_fresh(&self.inner.base_key) {
-            return Ok(AccessToken::new(token.into_secret()));
+            return Ok(AccessToken::from_shared(token));
         }
         Box::pin(self.access_token_from_store()).await
     }
@@ -424,7 +424,7 @@ where
     /// boxed, so that every call's future (those without the base token too) stays small.
     pub(crate) async fn base_token(&self) -> Result<AccessToken> {
         if let Some(token) = self.inner.tokens.local_fresh(&self.inner.base_key) {
-            return Ok(AccessToken::new(token.into_secret()));
+            return Ok(AccessToken::from_shared(token));
         }
         Box::pin(self.base_token_after_read(None)).await
     }

@@ -277,28 +277,29 @@ impl<S: TokenStore + 'static> TokenManager<S> {
         } else {
             self.shared.policy.margin
         };
-        fresh_with_margin(token, now, margin)
+        fresh_with_margin(token.expires_at, now, margin)
     }
 
     /// Whether a managed credential may be served as it is, without the refresh logic:
     /// outside the margin, or (consumer-only) unexpired.
-    fn servable(&self, token: &StoredToken, now: SystemTime) -> bool {
+    fn servable(&self, expires_at: SystemTime, now: SystemTime) -> bool {
         let policy = &self.shared.policy;
         if policy.consumer_only {
-            !token.is_expired_at(now)
+            now < expires_at
         } else {
-            fresh_with_margin(token, now, policy.margin)
+            fresh_with_margin(expires_at, now, policy.margin)
         }
     }
 
     /// The local copy of the managed credential stored under `key`, when it is young enough and
     /// servable: the warm path, with no store read and nothing to await.
-    pub(crate) fn local_fresh(&self, key: &TokenKey) -> Option<StoredToken> {
+    pub(crate) fn local_fresh(&self, key: &TokenKey) -> Option<Arc<str>> {
         let now = self.now();
         self.shared
             .local
-            .get(key.kind(), now, |t| self.servable(t, now))
+            .get(key.kind(), now, |expires_at| self.servable(expires_at, now))
             .ok()
+            .map(|copy| copy.value)
     }
 
     /// Step 1 of [`get`](Self::get) alone, for the hot path of a managed credential: the local
@@ -311,14 +312,14 @@ impl<S: TokenStore + 'static> TokenManager<S> {
     ) -> Result<std::result::Result<StoredToken, Miss>> {
         let kind = key.kind();
         let now = self.now();
-        let seen = match self.shared.local.get(kind, now, |t| self.servable(t, now)) {
-            Ok(token) => return Ok(Ok(token)),
+        let seen = match (self.shared.local).get(kind, now, |at| self.servable(at, now)) {
+            Ok(copy) => return Ok(Ok(copy.into_stored())),
             Err(seen) => seen,
         };
         let stored = self.shared.store.get(key).await?;
         let now = self.now();
         Ok(match stored {
-            Some(t) if self.servable(&t, now) => {
+            Some(t) if self.servable(t.expires_at, now) => {
                 self.shared.local.keep(kind, seen, &t, now);
                 Ok(t)
             }
@@ -333,8 +334,8 @@ impl<S: TokenStore + 'static> TokenManager<S> {
         F: FnOnce() -> FetchFuture + Send + 'static,
     {
         let now = self.now();
-        if let Ok(token) = self.shared.local.get(kind, now, |t| self.servable(t, now)) {
-            return Ok(token);
+        if let Ok(copy) = (self.shared.local).get(kind, now, |at| self.servable(at, now)) {
+            return Ok(copy.into_stored());
         }
         match self.read_fresh(&self.key(kind)).await? {
             Ok(token) => Ok(token),
@@ -357,7 +358,7 @@ impl<S: TokenStore + 'static> TokenManager<S> {
         if let Some(token) = miss.stored {
             let now = self.now();
             if policy.consumer_only || self.is_fresh(&slot, &token, now) {
-                if self.servable(&token, now) {
+                if self.servable(token.expires_at, now) {
                     self.shared.local.keep(kind, miss.seen, &token, now);
                 }
                 return Ok(token);
@@ -553,7 +554,6 @@ impl<S: TokenStore + 'static> TokenManager<S> {
 }
 
 /// Whether `token` is still good at `now` with `margin` to spare.
-fn fresh_with_margin(token: &StoredToken, now: SystemTime, margin: Duration) -> bool {
-    now.checked_add(margin)
-        .is_some_and(|t| t < token.expires_at)
+fn fresh_with_margin(expires_at: SystemTime, now: SystemTime, margin: Duration) -> bool {
+    now.checked_add(margin).is_some_and(|t| t < expires_at)
 }

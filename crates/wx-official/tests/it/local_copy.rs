@@ -86,6 +86,14 @@ async fn warm_tokens_and_tickets_read_no_store_until_the_age_bound() {
         let token = client.access_token().await.expect("token");
         let ticket = client.jsapi_ticket().await.expect("ticket");
         store.gets();
+        let (a, b) = (
+            client.access_token().await.expect("warm token"),
+            client.access_token().await.expect("warm token"),
+        );
+        assert!(
+            std::ptr::eq(a.secret(), b.secret()),
+            "{mode:?}: warm reads share the local copy's value instead of copying it"
+        );
         for _ in 0..100 {
             let t = client.access_token().await.expect("warm token");
             assert_eq!(t.secret(), token.secret());

@@ -1,8 +1,8 @@
 //! Secret newtypes: values that must never reach a log line, an error or `Debug` output.
 
-use serde::{Deserialize, Deserializer};
-
 use std::sync::Arc;
+
+use serde::{Deserialize, Deserializer};
 
 /// How a secret type holds its value: a `String`, or an `Arc<str>` for a value that is handed
 /// out many times (the base access token: one copy per call would be an allocation per call).

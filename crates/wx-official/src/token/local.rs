@@ -1,9 +1,10 @@
 //! The process-local copy of each managed credential, in front of the store.
 //!
-//! A warm read of the base token or the JS-SDK ticket costs a lock and a reference count instead
-//! of a store round trip (about 90 µs on Redis over loopback): the value is kept in an
-//! `Arc<str>`, which [`AccessToken::from_shared`](wx_core::AccessToken::from_shared) hands out
-//! without a copy. The copy is safe because it is short-lived:
+//! A warm read of the base token or the JS-SDK ticket costs a lock instead of a store round trip
+//! (about 90 µs on Redis over loopback). The value is kept in an `Arc<str>`: the base token is
+//! handed out shared ([`AccessToken::from_shared`](wx_core::AccessToken::from_shared), a
+//! reference count, no allocation); the ticket, which is read rarely, as a copy. The copy is
+//! safe because it is short-lived:
 //! - it is served only while it is younger than `max_age` (read from the store or fetched by
 //!   this process at most that long ago) and outside the expiry margin; after that the store is
 //!   read again, so a value another process stored is picked up within `max_age`;

@@ -61,7 +61,7 @@ mod tests;
 
 pub(crate) use bounded::BoundedStore;
 use lease::FlightGuard;
-use local::{Generation, LocalCache};
+use local::{Generation, LocalCache, LocalCopy};
 use outcome::wait;
 
 /// How long a cooldown lasts when `now + cooldown` does not fit the clock (about 34,000 years;
@@ -284,22 +284,30 @@ impl<S: TokenStore + 'static> TokenManager<S> {
     /// outside the margin, or (consumer-only) unexpired.
     fn servable(&self, expires_at: SystemTime, now: SystemTime) -> bool {
         let policy = &self.shared.policy;
-        if policy.consumer_only {
-            now < expires_at
+        let margin = if policy.consumer_only {
+            Duration::ZERO
         } else {
-            fresh_with_margin(expires_at, now, policy.margin)
-        }
+            policy.margin
+        };
+        fresh_with_margin(expires_at, now, margin)
+    }
+
+    /// The local copy of `kind` when it is young enough and servable at `now`; otherwise the
+    /// generation to hand back when keeping what the store gives.
+    fn local_copy(
+        &self,
+        kind: &TokenKind,
+        now: SystemTime,
+    ) -> std::result::Result<LocalCopy, Generation> {
+        let servable = |expires_at| self.servable(expires_at, now);
+        self.shared.local.get(kind, now, servable)
     }
 
     /// The local copy of the managed credential stored under `key`, when it is young enough and
     /// servable: the warm path, with no store read and nothing to await.
     pub(crate) fn local_fresh(&self, key: &TokenKey) -> Option<Arc<str>> {
-        let now = self.now();
-        self.shared
-            .local
-            .get(key.kind(), now, |expires_at| self.servable(expires_at, now))
-            .ok()
-            .map(|copy| copy.value)
+        let copy = self.local_copy(key.kind(), self.now()).ok()?;
+        Some(copy.value)
     }
 
     /// Step 1 of [`get`](Self::get) alone, for the hot path of a managed credential: the local
@@ -312,7 +320,7 @@ impl<S: TokenStore + 'static> TokenManager<S> {
     ) -> Result<std::result::Result<StoredToken, Miss>> {
         let kind = key.kind();
         let now = self.now();
-        let seen = match (self.shared.local).get(kind, now, |at| self.servable(at, now)) {
+        let seen = match self.local_copy(kind, now) {
             Ok(copy) => return Ok(Ok(copy.into_stored())),
             Err(seen) => seen,
         };
@@ -334,7 +342,7 @@ impl<S: TokenStore + 'static> TokenManager<S> {
         F: FnOnce() -> FetchFuture + Send + 'static,
     {
         let now = self.now();
-        if let Ok(copy) = (self.shared.local).get(kind, now, |at| self.servable(at, now)) {
+        if let Ok(copy) = self.local_copy(kind, now) {
             return Ok(copy.into_stored());
         }
         match self.read_fresh(&self.key(kind)).await? {
@@ -553,7 +561,8 @@ impl<S: TokenStore + 'static> TokenManager<S> {
     }
 }
 
-/// Whether `token` is still good at `now` with `margin` to spare.
+/// Whether a value expiring at `expires_at` is still good at `now` with `margin` to spare
+/// (with no margin: unexpired).
 fn fresh_with_margin(expires_at: SystemTime, now: SystemTime, margin: Duration) -> bool {
     now.checked_add(margin).is_some_and(|t| t < expires_at)
 }

@@ -7,8 +7,11 @@
 //! fresh processes (each with its own address-space layout) whose medians are reported.
 //!
 //! To show where wx's time goes without the network, `overhead/in_process` runs the same
-//! `user_info` on a transport that answers at once with the body the sandbox sent, beside
+//! `user_info` on a transport that answers at once with the body the sandbox sent (and, like
+//! `ReqwestTransport`, declares its timeout, so that the call takes reqwest's path), beside
 //! decoding that body with wx's `decode_response` and with a plain `serde_json::from_slice`.
+//! Those figures are hot (the same call over and over); the cold counts (see [`POLLUTE_ENV`])
+//! show what a call costs when its code and data have left the caches, as on the network.
 
 mod common;
 
@@ -17,10 +20,13 @@ use std::time::Duration;
 
 use common::{APPID, Interleaved, SECRET, Served, fmt_duration, report, verdict};
 use criterion::Criterion;
+use wx_core::reexports::{Bytes, async_trait};
 use wx_core::{
-    AppSecret, HttpRequest, HttpResponse, MemoryTokenStore, UserInfo, decode_response, transport_fn,
+    AppSecret, HttpRequest, HttpResponse, HttpTransport, MemoryTokenStore, TransportError,
+    UserInfo, decode_response,
 };
 use wx_official::OfficialAccount;
+use wx_reqwest::DEFAULT_TIMEOUT;
 
 const GOAL: f64 = 1.02;
 
@@ -42,6 +48,16 @@ const PROCESSES: usize = 5;
 /// client and server together.
 const ONLY_ENV: &str = "WX_BENCH_ONLY";
 const CALLS_ENV: &str = "WX_BENCH_CALLS";
+/// For counts of the cache lines a call touches cold (`valgrind --tool=cachegrind
+/// --cache-sim=yes --I1=4096,2,64 --D1=4096,2,64 --LL=4194304,16,64`): `WX_BENCH_ONLY=wx_cold`
+/// or `transport_cold` makes `WX_BENCH_CALLS` calls on the canned transport (no network), each
+/// after writing `WX_BENCH_POLLUTE_KIB` KiB (default 8 MiB, twice that simulated last level)
+/// of unrelated memory, which evicts the call's code and data as a loopback round trip's
+/// kernel, server and wake-ups do. Two counts give one call's misses: the last-level misses
+/// of instructions (`ILmr`) are the code lines a call touches cold, of data (`DLmr`, `DLmw`,
+/// less the pollution's) the data lines; `wx_cold` less `transport_cold` is the client's
+/// layers. (The tiny first levels make every line a call touches count once.)
+const POLLUTE_ENV: &str = "WX_BENCH_POLLUTE_KIB";
 
 fn main() {
     let full = common::full_run();
@@ -64,14 +80,45 @@ fn main() {
         assert_eq!(bare.openid.as_str(), wx.openid.as_str());
     });
     let before = served.sandbox.count(wx_sandbox::paths::USERINFO);
+
+    // The same call with the network taken out: a transport that answers with the sandbox's
+    // body at once.
+    let body = rt.block_on(async {
+        let response = http.get(&url).send().await.expect("the bare GET");
+        response.bytes().await.expect("the body")
+    });
+    let canned = Canned(body.clone());
+    let in_process = OfficialAccount::builder(APPID, AppSecret::new(SECRET))
+        .build(canned.clone(), MemoryTokenStore::new())
+        .expect("valid options");
+
     if let Ok(variant) = std::env::var(ONLY_ENV) {
         let calls: u32 = std::env::var(CALLS_ENV).map_or(1_000, |n| n.parse().expect("a count"));
+        let pollute_kib: usize =
+            std::env::var(POLLUTE_ENV).map_or(8 * 1024, |n| n.parse().expect("a size in KiB"));
+        let mut junk = vec![0u8; pollute_kib * 1024];
         rt.block_on(async {
-            for _ in 0..calls {
+            for call in 0..calls {
                 match variant.as_str() {
                     "wx" => drop(black_box(common::sdk_user_info(&client, &login).await)),
                     "bare" => drop(black_box(common::bare_get_decoded(&http, &url).await)),
-                    other => panic!("{ONLY_ENV}={other:?}: wx or bare"),
+                    cold => {
+                        pollute(&mut junk, call);
+                        match cold {
+                            "wx_cold" => drop(black_box(
+                                in_process
+                                    .user_info(&login.access_token, &login.openid, common::LANG)
+                                    .await
+                                    .expect("user_info"),
+                            )),
+                            "transport_cold" => {
+                                drop(black_box(canned_get_decoded(&canned, &url).await));
+                            }
+                            other => {
+                                panic!("{ONLY_ENV}={other:?}: wx, bare, wx_cold or transport_cold")
+                            }
+                        }
+                    }
                 }
             }
         });
@@ -87,23 +134,6 @@ fn main() {
         report(&c.line());
         return;
     }
-
-    // The same call with the network taken out: a transport that answers with the sandbox's
-    // body at once.
-    let body = rt.block_on(async {
-        let response = http.get(&url).send().await.expect("the bare GET");
-        response.bytes().await.expect("the body")
-    });
-    let canned = {
-        let body = body.clone();
-        transport_fn(move |_: HttpRequest| {
-            let body = body.clone();
-            async move { Ok(HttpResponse::json(body)) }
-        })
-    };
-    let in_process = OfficialAccount::builder(APPID, AppSecret::new(SECRET))
-        .build(canned, MemoryTokenStore::new())
-        .expect("valid options");
 
     let mut c = Criterion::default()
         .warm_up_time(Duration::from_millis(500))
@@ -224,6 +254,43 @@ fn main() {
         layers.calls_per_round,
     ));
     c.final_summary();
+}
+
+/// A transport that answers every request at once with the body the sandbox sent, and, like
+/// `ReqwestTransport`, promises to end a request within reqwest's default timeout: a call on it
+/// takes the path a call through reqwest takes (no timer of wx's own), without the network.
+#[derive(Clone)]
+struct Canned(Bytes);
+
+#[async_trait]
+impl HttpTransport for Canned {
+    async fn send(&self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
+        drop(black_box(request));
+        Ok(HttpResponse::json(self.0.clone()))
+    }
+
+    fn send_timeout(&self) -> Option<Duration> {
+        Some(DEFAULT_TIMEOUT)
+    }
+}
+
+/// The canned answer to the same GET through the transport alone, decoded by wx's
+/// `decode_response`: [`common::transport_get_decoded`] without the network.
+async fn canned_get_decoded(canned: &Canned, url: &str) -> UserInfo {
+    let response = canned
+        .send(HttpRequest::get(url.to_owned()))
+        .await
+        .expect("the canned answer");
+    decode_response("sns/userinfo", &response.body).expect("a profile")
+}
+
+/// Writes one byte in every cache line of `junk`: what a loopback round trip does to the
+/// caches of the calling core, for the cold counts (see [`POLLUTE_ENV`]).
+fn pollute(junk: &mut [u8], call: u32) {
+    for byte in junk.iter_mut().step_by(64) {
+        *byte = byte.wrapping_add(call as u8);
+    }
+    black_box(junk);
 }
 
 /// The interleaved comparisons of one process: wx against the bare GET, against the bare GET +

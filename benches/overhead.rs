@@ -96,7 +96,12 @@ fn main() {
         let calls: u32 = std::env::var(CALLS_ENV).map_or(1_000, |n| n.parse().expect("a count"));
         let pollute_kib: usize =
             std::env::var(POLLUTE_ENV).map_or(8 * 1024, |n| n.parse().expect("a size in KiB"));
-        let mut junk = vec![0u8; pollute_kib * 1024];
+        // Only the cold variants write it.
+        let mut junk = if variant.ends_with("_cold") {
+            vec![0u8; pollute_kib * 1024]
+        } else {
+            Vec::new()
+        };
         rt.block_on(async {
             for call in 0..calls {
                 match variant.as_str() {

@@ -107,23 +107,20 @@ fn main() {
                 match variant.as_str() {
                     "wx" => drop(black_box(common::sdk_user_info(&client, &login).await)),
                     "bare" => drop(black_box(common::bare_get_decoded(&http, &url).await)),
-                    cold => {
+                    "wx_cold" => {
                         pollute(&mut junk, call);
-                        match cold {
-                            "wx_cold" => drop(black_box(
-                                in_process
-                                    .user_info(&login.access_token, &login.openid, common::LANG)
-                                    .await
-                                    .expect("user_info"),
-                            )),
-                            "transport_cold" => {
-                                drop(black_box(canned_get_decoded(&canned, &url).await));
-                            }
-                            other => {
-                                panic!("{ONLY_ENV}={other:?}: wx, bare, wx_cold or transport_cold")
-                            }
-                        }
+                        let profile = in_process
+                            .user_info(&login.access_token, &login.openid, common::LANG)
+                            .await;
+                        drop(black_box(profile.expect("user_info")));
                     }
+                    "transport_cold" => {
+                        pollute(&mut junk, call);
+                        drop(black_box(
+                            common::transport_get_decoded(&canned, &url).await,
+                        ));
+                    }
+                    other => panic!("{ONLY_ENV}={other:?}: wx, bare, wx_cold or transport_cold"),
                 }
             }
         });
@@ -277,16 +274,6 @@ impl HttpTransport for Canned {
     fn send_timeout(&self) -> Option<Duration> {
         Some(DEFAULT_TIMEOUT)
     }
-}
-
-/// The canned answer to the same GET through the transport alone, decoded by wx's
-/// `decode_response`: [`common::transport_get_decoded`] without the network.
-async fn canned_get_decoded(canned: &Canned, url: &str) -> UserInfo {
-    let response = canned
-        .send(HttpRequest::get(url.to_owned()))
-        .await
-        .expect("the canned answer");
-    decode_response("sns/userinfo", &response.body).expect("a profile")
 }
 
 /// Writes one byte in every cache line of `junk`: what a loopback round trip does to the

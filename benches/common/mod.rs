@@ -158,10 +158,13 @@ pub(crate) async fn bare_get_decoded(http: &reqwest::Client, url: &str) -> UserI
     serde_json::from_slice(&body).expect("a profile")
 }
 
-/// The same GET through `ReqwestTransport` alone, decoded by wx's `decode_response`: wx
-/// without the client's layers (endpoint, URL, execute loop).
-pub(crate) async fn transport_get_decoded(transport: &ReqwestTransport, url: &str) -> UserInfo {
-    use wx_core::HttpTransport as _;
+/// The same GET through a transport alone (`ReqwestTransport`, or the overhead bench's canned
+/// one), decoded by wx's `decode_response`: wx without the client's layers (endpoint, URL,
+/// execute loop).
+pub(crate) async fn transport_get_decoded<T: wx_core::HttpTransport>(
+    transport: &T,
+    url: &str,
+) -> UserInfo {
     let response = transport
         .send(wx_core::HttpRequest::get(url.to_owned()))
         .await
